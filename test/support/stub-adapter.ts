@@ -1,0 +1,61 @@
+import type { CheckStepInput, NetworkAdapter, NetworkInfo, Observation, SubmitStepInput, SubmitStepResult } from '../../activities/types';
+
+/**
+ * An in-memory network for workflow tests: submissions get deterministic refs, and `check` answers from a script the
+ * test sets (or from a simple chain model that confirms one block per check).
+ */
+export class StubAdapter implements NetworkAdapter {
+  readonly submissions: SubmitStepInput[] = [];
+  readonly checks: CheckStepInput[] = [];
+  /** Answers to `check`; when unset, the model chain reports inclusion, then one more confirmation per poll. */
+  answer?: (input: CheckStepInput, nth: number) => Observation[];
+  /** Make `submit` fail like a reverted transaction for these step ids (operation or compensation). */
+  revert = new Set<string>();
+  private readonly polls = new Map<string, number>();
+
+  constructor(readonly network: string) {}
+
+  async submit(input: SubmitStepInput): Promise<SubmitStepResult> {
+    this.submissions.push(input);
+    const key = `${input.for}:${input.stepId}`;
+    if (this.revert.has(key) || this.revert.has(input.stepId)) {
+      const { ApplicationFailure } = await import('@temporalio/common');
+      throw ApplicationFailure.nonRetryable(`execution reverted: ${input.stepId} refused`, 'ExecutionReverted');
+    }
+    return { ref: refFor(input.actionId, input.stepId, input.attempt, input.for), output: { network: this.network } };
+  }
+
+  async check(input: CheckStepInput): Promise<Observation[]> {
+    this.checks.push(input);
+    const key = `${input.actionId}:${input.stepId}:${input.for}:${input.attempt}`;
+    const nth = (this.polls.get(key) ?? 0) + 1;
+    this.polls.set(key, nth);
+    if (this.answer) return this.answer(input, nth);
+    const ref = input.refs[input.refs.length - 1];
+    if (!ref) return [];
+    const block = { number: '100', hash: blockHash(ref) };
+    return [{ kind: 'confirmed', ref, block, confirmations: nth, source: `stub:${this.network}` }];
+  }
+}
+
+export function refFor(actionId: string, stepId: string, attempt: number, target = 'operation'): string {
+  return `0x${Buffer.from(`${actionId}/${stepId}/${attempt}/${target}`).toString('hex').padEnd(64, '0').slice(0, 64)}`;
+}
+
+export function blockHash(seed: string, fork = 0): string {
+  let h = 0n;
+  for (const c of `${seed}#${fork}`) h = (h * 131n + BigInt(c.charCodeAt(0))) % (1n << 255n);
+  return `0x${h.toString(16).padStart(64, '0')}`;
+}
+
+export function networkInfo(network: string, overrides: Partial<NetworkInfo> = {}): NetworkInfo {
+  return {
+    network,
+    finality: { confirmations: 2 },
+    pollIntervalMs: 60_000,
+    maxPollIntervalMs: 120_000,
+    pollable: true,
+    canSubmit: true,
+    ...overrides,
+  };
+}

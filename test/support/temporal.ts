@@ -1,0 +1,55 @@
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Runtime, DefaultLogger, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities, type ActivityDeps } from '../../activities';
+import { SETTLE_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
+
+let runtimeInstalled = false;
+
+/** A real Temporal dev server from the resolved CLI, on a free 127.0.0.1 port, with Settle's search attributes. */
+export async function startTestServer(): Promise<TestWorkflowEnvironment> {
+  if (!runtimeInstalled) {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+    runtimeInstalled = true;
+  }
+  const executable = process.env.SETTLE_TEST_TEMPORAL_CLI;
+  if (!executable) throw new Error('SETTLE_TEST_TEMPORAL_CLI is not set: run the tests through jest (globalSetup)');
+  return TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: executable },
+      ip: '127.0.0.1',
+      searchAttributes: SETTLE_SEARCH_ATTRIBUTES,
+      extraArgs: ['--log-level', 'error'],
+    },
+  });
+}
+
+export const workflowsPath = path.resolve(__dirname, '../../workflows');
+
+let bundle: Promise<{ code: string }> | undefined;
+/** The workflow bundle, built once per test file. */
+export function workflowBundle(): Promise<{ code: string }> {
+  const { bundleWorkflowCode } = require('@temporalio/worker') as typeof import('@temporalio/worker');
+  bundle ??= bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
+  return bundle;
+}
+
+export function uniqueId(prefix: string): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+export async function createTestWorker(
+  env: TestWorkflowEnvironment,
+  deps: ActivityDeps,
+  options: Partial<WorkerOptions> = {},
+): Promise<Worker> {
+  return Worker.create({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    taskQueue: options.taskQueue ?? uniqueId('tq'),
+    workflowBundle: await workflowBundle(),
+    activities: createActivities(deps),
+    ...options,
+  });
+}

@@ -1,0 +1,526 @@
+import {
+  ActivityFailure,
+  allHandlersFinished,
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  log,
+  proxyActivities,
+  proxyLocalActivities,
+  setCurrentDetails,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { SettleActivities } from '../activities';
+import type { NetworkInfo, Observation } from '../activities/types';
+import {
+  allFinal,
+  allRefs,
+  anyEffectMayExist,
+  applyStepEvent,
+  compensationFailed,
+  compensationPlan,
+  dependenciesMet,
+  effectOutstanding,
+  inFlight,
+  initialState,
+  policyOf,
+  setPhase,
+  stepSpec,
+  stepsTable,
+  templateContext,
+  toActionStatus,
+  type ActionState,
+} from './action-state';
+import {
+  cancelUpdate,
+  compensateUpdate,
+  evidenceSignal,
+  resolveStepUpdate,
+  retryStepUpdate,
+  statusQuery,
+} from './messages';
+import { ActionSpecSchema, type ActionSpec, type ActionSpecInput, type EvmOperation } from './schemas/action-spec';
+import { EvidenceSchema, type Evidence, type EvidenceTarget } from './schemas/evidence';
+import { formatIssues, ValidationError } from './schemas/format-issues';
+import type { Phase } from './schemas/status';
+import {
+  CancelInputSchema,
+  CompensateInputSchema,
+  ResolveStepInputSchema,
+  RetryStepInputSchema,
+} from './schemas/updates';
+import { SettleNetworks, SettlePhase, SettleRefs, SettleType } from './search-attributes';
+import { trackState, trackView, type TransitionMeta } from './step-machine';
+
+const { submitStep } = proxyActivities<SettleActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: ['ExecutionReverted', 'InvalidOperation'] },
+});
+const { checkStep } = proxyActivities<SettleActivities>({
+  startToCloseTimeout: '30s',
+  // The workflow's own poll loop backs off between polls; a failed poll is just a poll without news.
+  retry: { initialInterval: '1s', maximumAttempts: 3 },
+});
+const { describeNetworks } = proxyLocalActivities<SettleActivities>({ startToCloseTimeout: '10s' });
+
+/** Internal state carried across continue-as-new; callers pass only the ActionSpec. */
+export interface ContinuedAction {
+  state?: ActionState;
+  /** Continue as new after this many history events even if Temporal has not suggested it yet (tests). */
+  historyEventLimit?: number;
+}
+
+const TERMINAL_PHASES: Phase[] = ['completed', 'compensated', 'failed', 'cancelled'];
+const SOURCE = 'settle';
+
+/**
+ * Runs one multi-network action: a DAG of steps, each confirmed on its own network, with deadlines, compensation
+ * and operator updates. Workflow ID = actionId.
+ */
+export async function crossNetworkAction(input: ActionSpecInput, continued: ContinuedAction = {}): Promise<ReturnType<typeof toActionStatus>> {
+  const spec = validateSpec(input);
+  const networks = continued.state?.networks ?? (await describeNetworks([...new Set(spec.steps.map((s) => s.network))]));
+  const state: ActionState = continued.state ?? initialState(spec, networks, now());
+  const runner = new ActionRunner(state);
+  runner.install();
+  return runner.run(input, continued);
+}
+
+function validateSpec(input: unknown): ActionSpec {
+  const parsed = ActionSpecSchema.safeParse(input);
+  if (!parsed.success) {
+    throw ApplicationFailure.nonRetryable(`invalid ActionSpec:\n${formatIssues(parsed.error)}`, 'InvalidActionSpec', {
+      issues: ValidationError.fromZod('ActionSpec', parsed.error).issues,
+    });
+  }
+  if (parsed.data.actionId !== workflowInfo().workflowId) {
+    throw ApplicationFailure.nonRetryable(
+      `invalid ActionSpec:\nactionId: must equal the workflow ID (${workflowInfo().workflowId}), got "${parsed.data.actionId}"`,
+      'InvalidActionSpec',
+    );
+  }
+  return parsed.data;
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+class ActionRunner {
+  /** One follower per step attempt; a retry starts a new one and the old one stops. */
+  private readonly running = new Set<string>();
+  private readonly rebroadcast = new Set<string>();
+  private readonly compensationRunning = new Set<string>();
+  private published = { phase: '', refs: '' };
+
+  constructor(private readonly state: ActionState) {}
+
+  install(): void {
+    setHandler(statusQuery, () => toActionStatus(this.state));
+    setHandler(evidenceSignal, (raw) => this.onEvidence(raw));
+    setHandler(retryStepUpdate, (raw) => this.retryStep(raw), { validator: (raw) => this.validateRetry(raw) });
+    setHandler(compensateUpdate, (raw) => this.compensate(CompensateInputSchema.parse(raw), 'compensate'), {
+      validator: (raw) => this.validateActive(CompensateInputSchema, raw, 'compensate'),
+    });
+    setHandler(cancelUpdate, (raw) => this.cancel(raw), { validator: (raw) => this.validateActive(CancelInputSchema, raw, 'cancel') });
+    setHandler(resolveStepUpdate, (raw) => this.resolveStep(raw), { validator: (raw) => this.validateResolve(raw) });
+  }
+
+  async run(input: ActionSpecInput, continued: ContinuedAction): Promise<ReturnType<typeof toActionStatus>> {
+    this.publish();
+    const deadline = this.state.spec.deadline;
+    if (deadline !== undefined && !TERMINAL_PHASES.includes(this.state.phase)) {
+      const remaining = Date.parse(this.state.startedAt) + deadline - Date.now();
+      void this.deadlineTimer(Math.max(remaining, 1));
+    }
+    for (;;) {
+      this.advance();
+      this.publish();
+      if (TERMINAL_PHASES.includes(this.state.phase)) break;
+      const version = this.state.version;
+      const limit = continued.historyEventLimit;
+      const tooLong = () => workflowInfo().continueAsNewSuggested || (limit !== undefined && workflowInfo().historyLength > limit);
+      await condition(() => this.state.version !== version || tooLong());
+      if (tooLong() && this.state.version === version) {
+        await condition(allHandlersFinished);
+        await continueAsNew<typeof crossNetworkAction>(input, { ...continued, state: this.state });
+      }
+    }
+    await condition(allHandlersFinished);
+    return toActionStatus(this.state);
+  }
+
+  /** Starts what can start, and moves the phase on from what the steps say. */
+  private advance(): void {
+    const { state } = this;
+    if (state.phase === 'running') {
+      const failed = state.spec.steps.find((s) => state.steps[s.id].state === 'failed' || state.steps[s.id].state === 'expired');
+      if (allFinal(state)) {
+        setPhase(state, 'completed', { at: now(), source: SOURCE });
+      } else if (failed) {
+        const step = state.steps[failed.id];
+        const reason = step.state === 'expired' ? `step "${failed.id}" expired` : `step "${failed.id}" failed: ${trackView(step.operation, policyOf(state, failed.id)).error ?? ''}`;
+        this.onTrouble(reason);
+      } else {
+        for (const spec of state.spec.steps) {
+          const key = `${spec.id}#${state.steps[spec.id].attempt}`;
+          if (!this.running.has(key) && !state.steps[spec.id].skipped && dependenciesMet(state, spec.id) && state.steps[spec.id].state !== 'final') {
+            this.running.add(key);
+            void this.followStep(spec.id, state.steps[spec.id].attempt);
+          }
+        }
+      }
+    }
+    if (state.phase === 'needs_action') this.resumeIfSettled();
+    if (state.phase === 'compensating') this.advanceCompensation();
+  }
+
+  /** A held action goes on by itself once late evidence (or an operator) settles what held it. */
+  private resumeIfSettled(): void {
+    const { state } = this;
+    const meta = { at: now(), source: SOURCE, reason: 'what held the action is settled' };
+    if (state.compensating) {
+      if (!compensationFailed(state) && !compensationPlan(state).some((p) => p.kind === 'blocked')) setPhase(state, 'compensating', meta);
+    } else if (!state.spec.steps.some((s) => ['failed', 'expired'].includes(state.steps[s.id].state))) {
+      setPhase(state, 'running', meta);
+      this.advance();
+    }
+  }
+
+  /** A failed or expired step, or a passed deadline: compensate, or hold for an operator. */
+  private onTrouble(reason: string, source = SOURCE): void {
+    if (this.state.spec.onDeadline === 'hold') {
+      setPhase(this.state, 'needs_action', { at: now(), source, reason });
+    } else {
+      this.beginCompensation({ at: now(), source, reason });
+    }
+  }
+
+  private beginCompensation(meta: TransitionMeta): void {
+    const { state } = this;
+    state.compensating = true;
+    for (const spec of state.spec.steps) {
+      const step = state.steps[spec.id];
+      if (step.state === 'waiting' && !step.startedAt) applyStepEvent(state, spec.id, { type: 'skip' }, meta);
+    }
+    if (!anyEffectMayExist(state)) {
+      setPhase(state, 'failed', meta);
+      return;
+    }
+    setPhase(state, 'compensating', meta);
+    this.advanceCompensation();
+  }
+
+  private advanceCompensation(): void {
+    const { state } = this;
+    const failure = compensationFailed(state);
+    if (failure) {
+      setPhase(state, 'needs_action', { at: now(), source: SOURCE, reason: failure });
+      return;
+    }
+    for (const item of compensationPlan(state)) {
+      if (item.kind === 'blocked') {
+        setPhase(state, 'needs_action', { at: now(), source: SOURCE, reason: item.reason });
+        return;
+      }
+      applyStepEvent(state, item.stepId, { type: 'compensate' }, { at: now(), source: SOURCE, reason: 'compensating' });
+      if (!this.compensationRunning.has(item.stepId)) {
+        this.compensationRunning.add(item.stepId);
+        void this.followCompensation(item.stepId);
+      }
+    }
+    const outstanding = state.spec.steps.some((s) => effectOutstanding(state, s.id) || inFlight(state, s.id));
+    if (!outstanding) setPhase(state, 'compensated', { at: now(), source: SOURCE });
+  }
+
+  /** Submits a step (unless awaited), then follows it to finality: evidence by signal, polling when it is late. */
+  private async followStep(stepId: string, attempt: number): Promise<void> {
+    const { state } = this;
+    const spec = stepSpec(state, stepId);
+    applyStepEvent(state, stepId, { type: 'start' }, { at: now(), source: SOURCE });
+    if (spec.timeout !== undefined) {
+      const remaining = Date.parse(state.steps[stepId].startedAt!) + spec.timeout - Date.now();
+      void this.stepTimer(stepId, attempt, spec.timeout, Math.max(remaining, 1));
+    }
+    // Once compensation is decided, an operation is followed only while it is in flight: to learn whether it took effect.
+    const active = () =>
+      state.steps[stepId].attempt === attempt &&
+      state.phase !== 'cancelled' &&
+      (state.compensating ? inFlight(state, stepId) : !['final', 'failed', 'expired'].includes(state.steps[stepId].state));
+
+    if (spec.operation.kind !== 'await' && trackState(state.steps[stepId].operation, policyOf(state, stepId)) === 'pending') {
+      applyStepEvent(state, stepId, { type: 'submitting' }, { at: now(), source: SOURCE });
+      await this.submit(stepId, attempt, 'operation', spec.operation);
+    }
+    await this.follow(stepId, 'operation', active, spec.operation);
+  }
+
+  private async followCompensation(stepId: string): Promise<void> {
+    const spec = stepSpec(this.state, stepId);
+    const operation = spec.compensation!;
+    const track = () => this.state.steps[stepId].compensation!;
+    if (operation.kind !== 'await' && trackState(track(), policyOf(this.state, stepId)) === 'pending') {
+      applyStepEvent(this.state, stepId, { type: 'submitting', for: 'compensation' }, { at: now(), source: SOURCE });
+      await this.submit(stepId, this.state.steps[stepId].attempt, 'compensation', operation);
+    }
+    await this.follow(stepId, 'compensation', () => !['final', 'failed'].includes(trackState(track(), policyOf(this.state, stepId))), operation);
+  }
+
+  private async submit(stepId: string, attempt: number, target: EvidenceTarget, operation: EvmOperation): Promise<void> {
+    const spec = stepSpec(this.state, stepId);
+    try {
+      const result = await submitStep.executeWithOptions(
+        {
+          startToCloseTimeout: '1 minute',
+          retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: ['ExecutionReverted', 'InvalidOperation'] },
+          summary: `${target === 'compensation' ? 'compensate' : 'submit'} ${stepId} on ${spec.network} (attempt ${attempt})`,
+        },
+        [
+          {
+            actionId: this.state.spec.actionId,
+            stepId,
+            network: spec.network,
+            attempt,
+            for: target,
+            operation,
+            context: templateContext(this.state),
+          },
+        ],
+      );
+      this.apply(stepId, { step: stepId, for: target, kind: 'submitted', ref: result.ref, ...(result.output ? { output: result.output } : {}), source: `${SOURCE}:submit` });
+    } catch (error) {
+      const cause = error instanceof ActivityFailure ? error.cause : error;
+      const reason = cause instanceof Error ? cause.message : String(cause);
+      this.apply(stepId, { step: stepId, for: target, kind: 'failed', reason, source: `${SOURCE}:submit` });
+    }
+  }
+
+  /** Waits for evidence; polls through `checkStep` when none arrives within the network's interval, backing off. */
+  private async follow(stepId: string, target: EvidenceTarget, active: () => boolean, operation: EvmOperation | { kind: 'await' }): Promise<void> {
+    const spec = stepSpec(this.state, stepId);
+    const network: NetworkInfo | undefined = this.state.networks[spec.network];
+    const base = network?.pollIntervalMs ?? 30_000;
+    const max = network?.maxPollIntervalMs ?? 5 * 60_000;
+    let interval = base;
+    const track = () => (target === 'operation' ? this.state.steps[stepId].operation : this.state.steps[stepId].compensation!);
+    while (active()) {
+      const key = `${stepId}:${target}`;
+      if (this.rebroadcast.delete(key) && operation.kind !== 'await') {
+        await this.submit(stepId, this.state.steps[stepId].attempt, target, operation);
+        continue;
+      }
+      const version = this.state.version;
+      const snapshot = JSON.stringify(trackView(track(), policyOf(this.state, stepId)));
+      const changed = () => this.state.version !== version && JSON.stringify(trackView(track(), policyOf(this.state, stepId))) !== snapshot;
+      const heard = await condition(() => changed() || !active() || this.rebroadcast.has(key), interval, {
+        summary: `wait for evidence: ${stepId}${target === 'compensation' ? ' (compensation)' : ''} on ${spec.network}`,
+      });
+      if (heard) {
+        interval = base;
+        continue;
+      }
+      if (!network?.pollable) {
+        interval = Math.min(interval * 2, max);
+        continue;
+      }
+      const news = await this.poll(stepId, target);
+      interval = news ? base : Math.min(interval * 2, max);
+    }
+  }
+
+  private async poll(stepId: string, target: EvidenceTarget): Promise<boolean> {
+    const spec = stepSpec(this.state, stepId);
+    const step = this.state.steps[stepId];
+    const track = target === 'operation' ? step.operation : step.compensation!;
+    const policy = policyOf(this.state, stepId);
+    const view = trackView(track, policy);
+    let observations: Observation[];
+    try {
+      observations = await checkStep.executeWithOptions(
+        { startToCloseTimeout: '30s', retry: { initialInterval: '1s', maximumAttempts: 3 }, summary: `check ${stepId}${target === 'compensation' ? ' (compensation)' : ''} on ${spec.network}` },
+        [
+          {
+            actionId: this.state.spec.actionId,
+            stepId,
+            network: spec.network,
+            for: target,
+            attempt: step.attempt,
+            refs: [...track.refs],
+            finality: policy,
+            ...(view.block ? { knownBlock: view.block } : {}),
+          },
+        ],
+      );
+    } catch (error) {
+      log.warn('checkStep failed; will poll again', { stepId, network: spec.network, error: String(error) });
+      return false;
+    }
+    const version = this.state.version;
+    for (const observation of observations) {
+      this.apply(stepId, { ...observation, step: stepId, for: target, source: observation.source ?? `${SOURCE}:poll` });
+    }
+    return this.state.version !== version;
+  }
+
+  private async stepTimer(stepId: string, attempt: number, timeoutMs: number, remainingMs: number): Promise<void> {
+    await sleep(remainingMs, { summary: `timeout of ${stepId} on ${stepSpec(this.state, stepId).network}` });
+    const step = this.state.steps[stepId];
+    if (step.attempt !== attempt || step.state === 'final' || TERMINAL_PHASES.includes(this.state.phase) || this.state.compensating) return;
+    applyStepEvent(this.state, stepId, { type: 'expire' }, { at: now(), source: 'timer', reason: `timeout of ${timeoutMs} ms passed` });
+  }
+
+  private async deadlineTimer(remainingMs: number): Promise<void> {
+    await sleep(remainingMs, { summary: `deadline of ${this.state.spec.actionId}` });
+    const { state } = this;
+    if (state.phase !== 'running' || allFinal(state)) return;
+    const meta = { at: now(), source: 'timer', reason: 'the action deadline passed' };
+    for (const spec of state.spec.steps) {
+      const step = state.steps[spec.id];
+      if (step.startedAt && !['final', 'failed', 'expired', 'skipped'].includes(step.state)) applyStepEvent(state, spec.id, { type: 'expire' }, meta);
+    }
+    this.onTrouble('the action deadline passed', 'timer');
+  }
+
+  /** Evidence from any route goes through the same reducer. */
+  private apply(stepId: string, raw: unknown, audit: Partial<TransitionMeta> = {}): void {
+    const parsed = EvidenceSchema.safeParse(raw);
+    if (!parsed.success) {
+      log.warn('ignoring invalid evidence', { stepId, issues: formatIssues(parsed.error) });
+      return;
+    }
+    const evidence = parsed.data;
+    applyStepEvent(this.state, stepId, { type: 'evidence', evidence }, { at: evidence.observedAt ?? now(), source: evidence.source, ...audit });
+    if (evidence.kind === 'dropped' && evidence.ref) {
+      const track = evidence.for === 'operation' ? this.state.steps[stepId].operation : this.state.steps[stepId].compensation;
+      const inDoubt = track && trackState(track, policyOf(this.state, stepId)) === 'submitted';
+      // Once compensating, a dropped operation is no effect to chase; a dropped compensation is sent again.
+      if (inDoubt && (evidence.for === 'compensation' || !this.state.compensating)) this.rebroadcast.add(`${stepId}:${evidence.for}`);
+    }
+  }
+
+  private onEvidence(raw: unknown): void {
+    const parsed = EvidenceSchema.safeParse(raw);
+    if (!parsed.success) {
+      log.warn('ignoring invalid evidence signal', { issues: formatIssues(parsed.error) });
+      return;
+    }
+    const stepId = this.findStep(parsed.data);
+    if (!stepId) {
+      log.warn('ignoring evidence for an unknown step', { step: parsed.data.step, ref: parsed.data.ref });
+      return;
+    }
+    this.apply(stepId, parsed.data);
+    this.advance();
+  }
+
+  private findStep(evidence: Evidence): string | undefined {
+    if (evidence.step) return this.state.steps[evidence.step] ? evidence.step : undefined;
+    for (const [id, step] of Object.entries(this.state.steps)) {
+      if (evidence.network && evidence.network !== step.network) continue;
+      const track = evidence.for === 'compensation' ? step.compensation : step.operation;
+      if (track?.refs.includes(evidence.ref!) || step.retiredRefs.includes(evidence.ref!)) return id;
+    }
+    return undefined;
+  }
+
+  private validateActive(schema: { parse(raw: unknown): unknown }, raw: unknown, what: string): void {
+    parseUpdate(schema, raw, what);
+    if (!['running', 'needs_action'].includes(this.state.phase)) {
+      throw new Error(`cannot ${what}: the action is ${this.state.phase}`);
+    }
+  }
+
+  private validateRetry(raw: unknown): void {
+    const input = parseUpdate(RetryStepInputSchema, raw, 'retryStep');
+    const step = this.state.steps[input.step];
+    if (!step) throw new Error(`retryStep: unknown step "${input.step}"`);
+    if (!['failed', 'expired'].includes(step.state)) {
+      throw new Error(`retryStep: step "${input.step}" is ${step.state}; only a failed or expired step can be retried`);
+    }
+    if (!['running', 'needs_action'].includes(this.state.phase) || this.state.compensating) {
+      throw new Error(`retryStep: the action is ${this.state.phase}${this.state.compensating ? ' (compensation was decided)' : ''}`);
+    }
+  }
+
+  private retryStep(raw: unknown) {
+    const input = RetryStepInputSchema.parse(raw);
+    const meta = { at: now(), source: 'operator', reason: input.reason, ...(input.operator ? { operator: input.operator } : {}) };
+    applyStepEvent(this.state, input.step, { type: 'retry' }, meta);
+    setPhase(this.state, 'running', meta);
+    this.advance();
+    return toActionStatus(this.state);
+  }
+
+  private compensate(input: { reason: string; operator?: string }, what: string) {
+    const meta = { at: now(), source: 'operator', reason: `${what}: ${input.reason}`, ...(input.operator ? { operator: input.operator } : {}) };
+    this.beginCompensation(meta);
+    this.publish();
+    return toActionStatus(this.state);
+  }
+
+  private cancel(raw: unknown) {
+    const input = CancelInputSchema.parse(raw);
+    if (anyEffectMayExist(this.state)) return this.compensate(input, 'cancel');
+    const meta = { at: now(), source: 'operator', reason: `cancel: ${input.reason}`, ...(input.operator ? { operator: input.operator } : {}) };
+    this.state.compensating = true;
+    for (const spec of this.state.spec.steps) {
+      if (this.state.steps[spec.id].state === 'waiting') applyStepEvent(this.state, spec.id, { type: 'skip' }, meta);
+    }
+    setPhase(this.state, 'cancelled', meta);
+    this.publish();
+    return toActionStatus(this.state);
+  }
+
+  private validateResolve(raw: unknown): void {
+    const input = parseUpdate(ResolveStepInputSchema, raw, 'resolveStep');
+    const step = this.state.steps[input.step];
+    if (!step) throw new Error(`resolveStep: unknown step "${input.step}"`);
+    if (input.evidence.for === 'compensation' && !step.compensation) {
+      throw new Error(`resolveStep: step "${input.step}" is not being compensated`);
+    }
+    if (input.evidence.for === 'operation' && (step.state === 'skipped' || step.compensation)) {
+      throw new Error(`resolveStep: step "${input.step}" is ${step.state}`);
+    }
+    const submitted = step.operation.submitting || step.operation.refs.length > 0 || input.evidence.ref;
+    if (input.evidence.for === 'operation' && step.kind !== 'await' && !submitted) {
+      throw new Error(`resolveStep: step "${input.step}" has not been submitted; evidence about it needs the transaction's ref`);
+    }
+    if (TERMINAL_PHASES.includes(this.state.phase)) throw new Error(`resolveStep: the action is ${this.state.phase}`);
+  }
+
+  private resolveStep(raw: unknown) {
+    const input = ResolveStepInputSchema.parse(raw);
+    this.apply(input.step, { ...input.evidence, step: input.step, source: input.evidence.source }, { operator: input.operator, reason: input.reason, source: input.evidence.source });
+    this.advance();
+    this.publish();
+    return toActionStatus(this.state);
+  }
+
+  /** Search attributes only when the phase or the refs change; the steps table for the Web UI every time. */
+  private publish(): void {
+    const refs = allRefs(this.state);
+    const refsKey = refs.join(',');
+    if (this.published.phase !== this.state.phase || this.published.refs !== refsKey) {
+      upsertSearchAttributes([
+        { key: SettlePhase, value: this.state.phase },
+        ...(this.published.phase ? [] : [{ key: SettleType, value: this.state.spec.type }, { key: SettleNetworks, value: [...new Set(this.state.spec.steps.map((s) => s.network))] }]),
+        ...(refs.length > 0 ? [{ key: SettleRefs, value: refs }] : []),
+      ]);
+      this.published = { phase: this.state.phase, refs: refsKey };
+    }
+    setCurrentDetails(stepsTable(this.state));
+  }
+}
+
+function parseUpdate<T>(schema: { parse(raw: unknown): T }, raw: unknown, what: string): T {
+  try {
+    return schema.parse(raw);
+  } catch (error) {
+    const issues = (error as { issues?: { path: PropertyKey[]; message: string }[] }).issues;
+    if (!issues) throw error;
+    throw new Error(`${what}: ${issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  }
+}

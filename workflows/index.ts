@@ -1,0 +1,1 @@
+export { crossNetworkAction } from './cross-network-action';

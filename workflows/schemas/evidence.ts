@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import { BlockHashSchema, BlockRefSchema, NetworkNameSchema, StepIdSchema, StepOutputSchema, TimestampSchema } from './primitives';
+
+export const EvidenceKindSchema = z.enum(['submitted', 'included', 'confirmed', 'finalized', 'reorged', 'dropped', 'failed']);
+export type EvidenceKind = z.infer<typeof EvidenceKindSchema>;
+
+export const EvidenceTargetSchema = z.enum(['operation', 'compensation']);
+export type EvidenceTarget = z.infer<typeof EvidenceTargetSchema>;
+
+const evidenceFields = {
+  kind: EvidenceKindSchema,
+  ref: z.string().min(1).max(256).optional(),
+  block: BlockRefSchema.optional(),
+  /** For `reorged`: the orphaned block's hash when `block` is not given. */
+  orphanedHash: BlockHashSchema.optional(),
+  confirmations: z.number().int('must be a whole number').min(0, 'must not be negative').optional(),
+  reason: z.string().min(1).max(2000).optional(),
+  /** Values later steps may use as `{{steps.<id>.output.<field>}}` (an attestation, a message id). */
+  output: StepOutputSchema.optional(),
+  source: z.string().min(1, 'must name who observed this (e.g. "watcher:chainA")').max(200),
+  observedAt: TimestampSchema.optional(),
+};
+
+function requireKindFields(evidence: { kind: EvidenceKind; confirmations?: number; reason?: string; block?: unknown; orphanedHash?: string }, ctx: z.RefinementCtx) {
+  if (evidence.kind === 'confirmed' && evidence.confirmations === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['confirmations'], message: '"confirmed" evidence needs confirmations' });
+  }
+  if (evidence.kind === 'failed' && !evidence.reason) {
+    ctx.addIssue({ code: 'custom', path: ['reason'], message: '"failed" evidence needs a reason' });
+  }
+  if (evidence.kind === 'reorged' && !evidence.block && !evidence.orphanedHash) {
+    ctx.addIssue({ code: 'custom', path: ['block'], message: '"reorged" evidence needs the orphaned block (block.hash or orphanedHash)' });
+  }
+}
+
+/**
+ * What an observer saw about one step (signal `evidence`). Names the step by `step`, or by `ref` (+ `network`).
+ *
+ * @example
+ * { step: 'lock', kind: 'included', ref: '0xabc…', block: { number: '1042', hash: '0xdef…' }, source: 'watcher:chainA' }
+ */
+export const EvidenceSchema = z
+  .strictObject({
+    step: StepIdSchema.optional(),
+    network: NetworkNameSchema.optional(),
+    for: EvidenceTargetSchema.default('operation'),
+    ...evidenceFields,
+  })
+  .superRefine((evidence, ctx) => {
+    if (!evidence.step && !evidence.ref) {
+      ctx.addIssue({ code: 'custom', path: ['step'], message: 'evidence must name its step, or carry the ref of the step\'s transaction' });
+    }
+    requireKindFields(evidence, ctx);
+  });
+export type EvidenceInput = z.input<typeof EvidenceSchema>;
+export type Evidence = z.output<typeof EvidenceSchema>;
+
+/** Evidence an operator supplies through `resolveStep`: the step is named by the update itself. */
+export const OperatorEvidenceSchema = z
+  .strictObject({ for: EvidenceTargetSchema.default('operation'), ...evidenceFields })
+  .superRefine(requireKindFields);
+export type OperatorEvidence = z.output<typeof OperatorEvidenceSchema>;

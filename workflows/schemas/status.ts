@@ -1,0 +1,96 @@
+import { z } from 'zod';
+import { FinalityPolicySchema } from './action-spec';
+import { BlockRefSchema, StepOutputSchema } from './primitives';
+
+export const PhaseSchema = z.enum(['running', 'completed', 'compensating', 'compensated', 'failed', 'needs_action', 'cancelled']);
+export type Phase = z.infer<typeof PhaseSchema>;
+
+export const StepStateNameSchema = z.enum([
+  'waiting',
+  'submitting',
+  'submitted',
+  'included',
+  'final',
+  'failed',
+  'expired',
+  'compensating',
+  'compensated',
+  'skipped',
+]);
+export type StepStateName = z.infer<typeof StepStateNameSchema>;
+
+export const TransitionSchema = z.object({
+  from: z.string(),
+  to: z.string(),
+  at: z.string(),
+  source: z.string(),
+  operator: z.string().optional(),
+  reason: z.string().optional(),
+  /** Which record moved: the step's operation (default) or its compensation. */
+  for: z.enum(['operation', 'compensation']).optional(),
+  block: BlockRefSchema.optional(),
+  confirmations: z.number().optional(),
+  ref: z.string().optional(),
+});
+export type Transition = z.infer<typeof TransitionSchema>;
+
+/** Progress of one transaction (or awaited report): the operation's, or the compensation's. */
+export const TrackStateSchema = z.enum(['pending', 'submitting', 'submitted', 'included', 'final', 'failed']);
+export type TrackState = z.infer<typeof TrackStateSchema>;
+
+export const TrackSchema = z.object({
+  state: TrackStateSchema,
+  ref: z.string().optional(),
+  /** Every ref this track has had (replacements, retries): so a late report about any of them is recognised. */
+  refs: z.array(z.string()),
+  block: BlockRefSchema.optional(),
+  confirmations: z.number().optional(),
+  /** Hashes of blocks known to be orphaned: evidence naming them is stale. */
+  orphaned: z.array(z.string()),
+  output: StepOutputSchema.optional(),
+  error: z.string().optional(),
+});
+export type Track = z.infer<typeof TrackSchema>;
+
+export const FinalityViolationSchema = z.object({
+  step: z.string(),
+  for: z.enum(['operation', 'compensation']),
+  finalBlock: BlockRefSchema.optional(),
+  evidence: z.string(),
+  source: z.string(),
+  at: z.string(),
+});
+export type FinalityViolation = z.infer<typeof FinalityViolationSchema>;
+
+export const StepStatusSchema = z.object({
+  id: z.string(),
+  network: z.string(),
+  kind: z.string(),
+  state: StepStateNameSchema,
+  attempt: z.number(),
+  finality: FinalityPolicySchema,
+  ref: z.string().optional(),
+  block: BlockRefSchema.optional(),
+  confirmations: z.number().optional(),
+  output: StepOutputSchema.optional(),
+  error: z.string().optional(),
+  startedAt: z.string().optional(),
+  compensation: TrackSchema.optional(),
+  transitions: z.array(TransitionSchema),
+});
+export type StepStatus = z.infer<typeof StepStatusSchema>;
+
+export const ActionStatusSchema = z.object({
+  actionId: z.string(),
+  type: z.string(),
+  phase: PhaseSchema,
+  progress: z.object({ total: z.number(), locallyConfirmed: z.number(), final: z.number() }),
+  steps: z.array(StepStatusSchema),
+  alarms: z.array(FinalityViolationSchema),
+  /** Phase changes, with who caused them: the action's own audit trail. */
+  phaseTransitions: z.array(TransitionSchema),
+  reason: z.string().optional(),
+  startedAt: z.string(),
+  updatedAt: z.string(),
+});
+export type ActionStatus = z.infer<typeof ActionStatusSchema>;
