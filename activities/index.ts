@@ -1,7 +1,21 @@
 import { ApplicationFailure } from '@temporalio/common';
-import type { CheckStepInput, NetworkAdapter, NetworkInfo, Observation, SubmitStepInput, SubmitStepResult } from './types';
+import type {
+  CheckStepInput,
+  NetworkAdapter,
+  NetworkInfo,
+  Observation,
+  SubmitStepInput,
+  SubmitStepResult,
+} from './types';
 
-export type { CheckStepInput, NetworkAdapter, NetworkInfo, Observation, SubmitStepInput, SubmitStepResult } from './types';
+export type {
+  CheckStepInput,
+  NetworkAdapter,
+  NetworkInfo,
+  Observation,
+  SubmitStepInput,
+  SubmitStepResult,
+} from './types';
 
 export interface ActivityDeps {
   /** What the worker knows of each network (finality default, polling). */

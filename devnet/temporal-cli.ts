@@ -29,7 +29,8 @@ export function cachedBinaryPath(env: NodeJS.ProcessEnv = process.env): string {
 /** The CLI without obtaining anything: env, PATH or cache. */
 export function findTemporalCli(env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (env.TEMPORAL_CLI) {
-    if (!existsSync(env.TEMPORAL_CLI)) throw new TemporalCliNotFoundError(`TEMPORAL_CLI=${env.TEMPORAL_CLI} does not exist`);
+    if (!existsSync(env.TEMPORAL_CLI))
+      throw new TemporalCliNotFoundError(`TEMPORAL_CLI=${env.TEMPORAL_CLI} does not exist`);
     return env.TEMPORAL_CLI;
   }
   const onPath = whichSync('temporal', env);
@@ -60,7 +61,9 @@ export async function ensureTemporalCli(
 
   const go = goVersion(env);
   if (go && (go.major > 1 || go.minor >= 25)) {
-    log(`settle: building Temporal CLI v${TEMPORAL_CLI_VERSION} with Go ${go.major}.${go.minor} (a few minutes, once; cached at ${target})…`);
+    log(
+      `settle: building Temporal CLI v${TEMPORAL_CLI_VERSION} with Go ${go.major}.${go.minor} (a few minutes, once; cached at ${target})…`,
+    );
     try {
       await goInstall(target, env, log);
       return target;
@@ -68,7 +71,9 @@ export async function ensureTemporalCli(
       attempts.push(`go install: ${(error as Error).message}`);
     }
   } else {
-    attempts.push(go ? `go install: Go ${go.major}.${go.minor} is too old (needs 1.25+)` : 'go install: no `go` on PATH');
+    attempts.push(
+      go ? `go install: Go ${go.major}.${go.minor} is too old (needs 1.25+)` : 'go install: no `go` on PATH',
+    );
   }
 
   throw new TemporalCliNotFoundError(
@@ -116,7 +121,9 @@ function goInstall(target: string, env: NodeJS.ProcessEnv, log: (line: string) =
     let lines = 0;
     let tail = '';
     const progress = setInterval(() => {
-      log(`settle: … still building Temporal CLI (${Math.round((Date.now() - started) / 1000)}s, ${lines} packages so far)`);
+      log(
+        `settle: … still building Temporal CLI (${Math.round((Date.now() - started) / 1000)}s, ${lines} packages so far)`,
+      );
     }, 15_000);
     const onData = (chunk: Buffer) => {
       const text = chunk.toString();

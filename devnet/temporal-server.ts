@@ -26,7 +26,10 @@ export interface TemporalServer {
   stop(): Promise<void>;
 }
 
-export async function startTemporalServer(config: TemporalServerConfig, options: { stdio?: 'inherit' | 'ignore' } = {}): Promise<TemporalServer> {
+export async function startTemporalServer(
+  config: TemporalServerConfig,
+  options: { stdio?: 'inherit' | 'ignore' } = {},
+): Promise<TemporalServer> {
   const bin = await ensureTemporalCli();
   mkdirSync(config.SETTLE_STATE_DIR, { recursive: true });
   const dbFilename = path.resolve(config.SETTLE_STATE_DIR, 'temporal.db');
@@ -90,7 +93,9 @@ if (require.main === module) {
   const config = TemporalServerConfigSchema.parse(process.env);
   startTemporalServer(config)
     .then((server) => {
-      process.stdout.write(`Temporal server on ${server.address}; Web UI: ${server.uiUrl} (state in ${config.SETTLE_STATE_DIR})\n`);
+      process.stdout.write(
+        `Temporal server on ${server.address}; Web UI: ${server.uiUrl} (state in ${config.SETTLE_STATE_DIR})\n`,
+      );
       const stop = () => void server.stop().then(() => process.exit(0));
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);

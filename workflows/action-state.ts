@@ -156,9 +156,7 @@ function dependents(state: ActionState, stepId: string): string[] {
   return state.spec.steps.filter((s) => s.after.some((d) => d.step === stepId)).map((s) => s.id);
 }
 
-export type CompensationPlan =
-  | { kind: 'start'; stepId: string }
-  | { kind: 'blocked'; stepId: string; reason: string };
+export type CompensationPlan = { kind: 'start'; stepId: string } | { kind: 'blocked'; stepId: string; reason: string };
 
 /**
  * What compensation can do now, in reverse dependency order: a step's effect is undone only after every step that
@@ -172,7 +170,11 @@ export function compensationPlan(state: ActionState): CompensationPlan[] {
     const pending = dependents(state, spec.id).filter((id) => effectOutstanding(state, id));
     if (pending.length > 0) continue;
     if (!spec.compensation) {
-      plan.push({ kind: 'blocked', stepId: spec.id, reason: `step "${spec.id}" has an effect on ${spec.network} and no compensation` });
+      plan.push({
+        kind: 'blocked',
+        stepId: spec.id,
+        reason: `step "${spec.id}" has an effect on ${spec.network} and no compensation`,
+      });
     } else plan.push({ kind: 'start', stepId: spec.id });
   }
   return plan;
@@ -252,11 +254,13 @@ export function stepsTable(state: ActionState): string {
     return `| ${s.id} | ${s.network} | ${s.state}${compensation} | ${s.ref ?? ''} | ${confirmations}${confirmations ? need : ''} |`;
   });
   const alarms = status.alarms.map((a) => `\n**Finality violation**: step ${a.step}: ${a.evidence}`).join('');
-  return [
-    `**${status.phase}** · ${status.progress.locallyConfirmed}/${status.progress.total} locally confirmed · ${status.progress.final}/${status.progress.total} final`,
-    '',
-    '| step | network | state | ref | confirmations |',
-    '| --- | --- | --- | --- | --- |',
-    ...rows,
-  ].join('\n') + alarms;
+  return (
+    [
+      `**${status.phase}** · ${status.progress.locallyConfirmed}/${status.progress.total} locally confirmed · ${status.progress.final}/${status.progress.total} final`,
+      '',
+      '| step | network | state | ref | confirmations |',
+      '| --- | --- | --- | --- | --- |',
+      ...rows,
+    ].join('\n') + alarms
+  );
 }

@@ -57,7 +57,12 @@ import { trackState, trackView, type TransitionMeta } from './step-machine';
 
 const { submitStep } = proxyActivities<SettleActivities>({
   startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: ['ExecutionReverted', 'InvalidOperation'] },
+  retry: {
+    initialInterval: '1s',
+    backoffCoefficient: 2,
+    maximumInterval: '30s',
+    nonRetryableErrorTypes: ['ExecutionReverted', 'InvalidOperation'],
+  },
 });
 const { checkStep } = proxyActivities<SettleActivities>({
   startToCloseTimeout: '30s',
@@ -80,9 +85,13 @@ const SOURCE = 'settle';
  * Runs one multi-network action: a DAG of steps, each confirmed on its own network, with deadlines, compensation
  * and operator updates. Workflow ID = actionId.
  */
-export async function crossNetworkAction(input: ActionSpecInput, continued: ContinuedAction = {}): Promise<ReturnType<typeof toActionStatus>> {
+export async function crossNetworkAction(
+  input: ActionSpecInput,
+  continued: ContinuedAction = {},
+): Promise<ReturnType<typeof toActionStatus>> {
   const spec = validateSpec(input);
-  const networks = continued.state?.networks ?? (await describeNetworks([...new Set(spec.steps.map((s) => s.network))]));
+  const networks =
+    continued.state?.networks ?? (await describeNetworks([...new Set(spec.steps.map((s) => s.network))]));
   const state: ActionState = continued.state ?? initialState(spec, networks, now());
   const runner = new ActionRunner(state);
   runner.install();
@@ -125,7 +134,9 @@ class ActionRunner {
     setHandler(compensateUpdate, (raw) => this.compensate(CompensateInputSchema.parse(raw), 'compensate'), {
       validator: (raw) => this.validateActive(CompensateInputSchema, raw, 'compensate'),
     });
-    setHandler(cancelUpdate, (raw) => this.cancel(raw), { validator: (raw) => this.validateActive(CancelInputSchema, raw, 'cancel') });
+    setHandler(cancelUpdate, (raw) => this.cancel(raw), {
+      validator: (raw) => this.validateActive(CancelInputSchema, raw, 'cancel'),
+    });
     setHandler(resolveStepUpdate, (raw) => this.resolveStep(raw), { validator: (raw) => this.validateResolve(raw) });
   }
 
@@ -142,7 +153,8 @@ class ActionRunner {
       if (TERMINAL_PHASES.includes(this.state.phase)) break;
       const version = this.state.version;
       const limit = continued.historyEventLimit;
-      const tooLong = () => workflowInfo().continueAsNewSuggested || (limit !== undefined && workflowInfo().historyLength > limit);
+      const tooLong = () =>
+        workflowInfo().continueAsNewSuggested || (limit !== undefined && workflowInfo().historyLength > limit);
       await condition(() => this.state.version !== version || tooLong());
       if (tooLong() && this.state.version === version) {
         await condition(allHandlersFinished);
@@ -157,17 +169,27 @@ class ActionRunner {
   private advance(): void {
     const { state } = this;
     if (state.phase === 'running') {
-      const failed = state.spec.steps.find((s) => state.steps[s.id].state === 'failed' || state.steps[s.id].state === 'expired');
+      const failed = state.spec.steps.find(
+        (s) => state.steps[s.id].state === 'failed' || state.steps[s.id].state === 'expired',
+      );
       if (allFinal(state)) {
         setPhase(state, 'completed', { at: now(), source: SOURCE });
       } else if (failed) {
         const step = state.steps[failed.id];
-        const reason = step.state === 'expired' ? `step "${failed.id}" expired` : `step "${failed.id}" failed: ${trackView(step.operation, policyOf(state, failed.id)).error ?? ''}`;
+        const reason =
+          step.state === 'expired'
+            ? `step "${failed.id}" expired`
+            : `step "${failed.id}" failed: ${trackView(step.operation, policyOf(state, failed.id)).error ?? ''}`;
         this.onTrouble(reason);
       } else {
         for (const spec of state.spec.steps) {
           const key = `${spec.id}#${state.steps[spec.id].attempt}`;
-          if (!this.running.has(key) && !state.steps[spec.id].skipped && dependenciesMet(state, spec.id) && state.steps[spec.id].state !== 'final') {
+          if (
+            !this.running.has(key) &&
+            !state.steps[spec.id].skipped &&
+            dependenciesMet(state, spec.id) &&
+            state.steps[spec.id].state !== 'final'
+          ) {
             this.running.add(key);
             void this.followStep(spec.id, state.steps[spec.id].attempt);
           }
@@ -183,7 +205,8 @@ class ActionRunner {
     const { state } = this;
     const meta = { at: now(), source: SOURCE, reason: 'what held the action is settled' };
     if (state.compensating) {
-      if (!compensationFailed(state) && !compensationPlan(state).some((p) => p.kind === 'blocked')) setPhase(state, 'compensating', meta);
+      if (!compensationFailed(state) && !compensationPlan(state).some((p) => p.kind === 'blocked'))
+        setPhase(state, 'compensating', meta);
     } else if (!state.spec.steps.some((s) => ['failed', 'expired'].includes(state.steps[s.id].state))) {
       setPhase(state, 'running', meta);
       this.advance();
@@ -249,9 +272,14 @@ class ActionRunner {
     const active = () =>
       state.steps[stepId].attempt === attempt &&
       state.phase !== 'cancelled' &&
-      (state.compensating ? inFlight(state, stepId) : !['final', 'failed', 'expired'].includes(state.steps[stepId].state));
+      (state.compensating
+        ? inFlight(state, stepId)
+        : !['final', 'failed', 'expired'].includes(state.steps[stepId].state));
 
-    if (spec.operation.kind !== 'await' && trackState(state.steps[stepId].operation, policyOf(state, stepId)) === 'pending') {
+    if (
+      spec.operation.kind !== 'await' &&
+      trackState(state.steps[stepId].operation, policyOf(state, stepId)) === 'pending'
+    ) {
       applyStepEvent(state, stepId, { type: 'submitting' }, { at: now(), source: SOURCE });
       await this.submit(stepId, attempt, 'operation', spec.operation);
     }
@@ -266,16 +294,31 @@ class ActionRunner {
       applyStepEvent(this.state, stepId, { type: 'submitting', for: 'compensation' }, { at: now(), source: SOURCE });
       await this.submit(stepId, this.state.steps[stepId].attempt, 'compensation', operation);
     }
-    await this.follow(stepId, 'compensation', () => !['final', 'failed'].includes(trackState(track(), policyOf(this.state, stepId))), operation);
+    await this.follow(
+      stepId,
+      'compensation',
+      () => !['final', 'failed'].includes(trackState(track(), policyOf(this.state, stepId))),
+      operation,
+    );
   }
 
-  private async submit(stepId: string, attempt: number, target: EvidenceTarget, operation: EvmOperation): Promise<void> {
+  private async submit(
+    stepId: string,
+    attempt: number,
+    target: EvidenceTarget,
+    operation: EvmOperation,
+  ): Promise<void> {
     const spec = stepSpec(this.state, stepId);
     try {
       const result = await submitStep.executeWithOptions(
         {
           startToCloseTimeout: '1 minute',
-          retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: ['ExecutionReverted', 'InvalidOperation'] },
+          retry: {
+            initialInterval: '1s',
+            backoffCoefficient: 2,
+            maximumInterval: '30s',
+            nonRetryableErrorTypes: ['ExecutionReverted', 'InvalidOperation'],
+          },
           summary: `${target === 'compensation' ? 'compensate' : 'submit'} ${stepId} on ${spec.network} (attempt ${attempt})`,
         },
         [
@@ -290,7 +333,14 @@ class ActionRunner {
           },
         ],
       );
-      this.apply(stepId, { step: stepId, for: target, kind: 'submitted', ref: result.ref, ...(result.output ? { output: result.output } : {}), source: `${SOURCE}:submit` });
+      this.apply(stepId, {
+        step: stepId,
+        for: target,
+        kind: 'submitted',
+        ref: result.ref,
+        ...(result.output ? { output: result.output } : {}),
+        source: `${SOURCE}:submit`,
+      });
     } catch (error) {
       const cause = error instanceof ActivityFailure ? error.cause : error;
       const reason = cause instanceof Error ? cause.message : String(cause);
@@ -299,13 +349,19 @@ class ActionRunner {
   }
 
   /** Waits for evidence; polls through `checkStep` when none arrives within the network's interval, backing off. */
-  private async follow(stepId: string, target: EvidenceTarget, active: () => boolean, operation: EvmOperation | { kind: 'await' }): Promise<void> {
+  private async follow(
+    stepId: string,
+    target: EvidenceTarget,
+    active: () => boolean,
+    operation: EvmOperation | { kind: 'await' },
+  ): Promise<void> {
     const spec = stepSpec(this.state, stepId);
     const network: NetworkInfo | undefined = this.state.networks[spec.network];
     const base = network?.pollIntervalMs ?? 30_000;
     const max = network?.maxPollIntervalMs ?? 5 * 60_000;
     let interval = base;
-    const track = () => (target === 'operation' ? this.state.steps[stepId].operation : this.state.steps[stepId].compensation!);
+    const track = () =>
+      target === 'operation' ? this.state.steps[stepId].operation : this.state.steps[stepId].compensation!;
     while (active()) {
       const key = `${stepId}:${target}`;
       if (this.rebroadcast.delete(key) && operation.kind !== 'await') {
@@ -314,7 +370,8 @@ class ActionRunner {
       }
       const version = this.state.version;
       const snapshot = JSON.stringify(trackView(track(), policyOf(this.state, stepId)));
-      const changed = () => this.state.version !== version && JSON.stringify(trackView(track(), policyOf(this.state, stepId))) !== snapshot;
+      const changed = () =>
+        this.state.version !== version && JSON.stringify(trackView(track(), policyOf(this.state, stepId))) !== snapshot;
       const heard = await condition(() => changed() || !active() || this.rebroadcast.has(key), interval, {
         summary: `wait for evidence: ${stepId}${target === 'compensation' ? ' (compensation)' : ''} on ${spec.network}`,
       });
@@ -340,7 +397,11 @@ class ActionRunner {
     let observations: Observation[];
     try {
       observations = await checkStep.executeWithOptions(
-        { startToCloseTimeout: '30s', retry: { initialInterval: '1s', maximumAttempts: 3 }, summary: `check ${stepId}${target === 'compensation' ? ' (compensation)' : ''} on ${spec.network}` },
+        {
+          startToCloseTimeout: '30s',
+          retry: { initialInterval: '1s', maximumAttempts: 3 },
+          summary: `check ${stepId}${target === 'compensation' ? ' (compensation)' : ''} on ${spec.network}`,
+        },
         [
           {
             actionId: this.state.spec.actionId,
@@ -368,8 +429,19 @@ class ActionRunner {
   private async stepTimer(stepId: string, attempt: number, timeoutMs: number, remainingMs: number): Promise<void> {
     await sleep(remainingMs, { summary: `timeout of ${stepId} on ${stepSpec(this.state, stepId).network}` });
     const step = this.state.steps[stepId];
-    if (step.attempt !== attempt || step.state === 'final' || TERMINAL_PHASES.includes(this.state.phase) || this.state.compensating) return;
-    applyStepEvent(this.state, stepId, { type: 'expire' }, { at: now(), source: 'timer', reason: `timeout of ${timeoutMs} ms passed` });
+    if (
+      step.attempt !== attempt ||
+      step.state === 'final' ||
+      TERMINAL_PHASES.includes(this.state.phase) ||
+      this.state.compensating
+    )
+      return;
+    applyStepEvent(
+      this.state,
+      stepId,
+      { type: 'expire' },
+      { at: now(), source: 'timer', reason: `timeout of ${timeoutMs} ms passed` },
+    );
   }
 
   private async deadlineTimer(remainingMs: number): Promise<void> {
@@ -379,7 +451,8 @@ class ActionRunner {
     const meta = { at: now(), source: 'timer', reason: 'the action deadline passed' };
     for (const spec of state.spec.steps) {
       const step = state.steps[spec.id];
-      if (step.startedAt && !['final', 'failed', 'expired', 'skipped'].includes(step.state)) applyStepEvent(state, spec.id, { type: 'expire' }, meta);
+      if (step.startedAt && !['final', 'failed', 'expired', 'skipped'].includes(step.state))
+        applyStepEvent(state, spec.id, { type: 'expire' }, meta);
     }
     this.onTrouble('the action deadline passed', 'timer');
   }
@@ -392,12 +465,19 @@ class ActionRunner {
       return;
     }
     const evidence = parsed.data;
-    applyStepEvent(this.state, stepId, { type: 'evidence', evidence }, { at: evidence.observedAt ?? now(), source: evidence.source, ...audit });
+    applyStepEvent(
+      this.state,
+      stepId,
+      { type: 'evidence', evidence },
+      { at: evidence.observedAt ?? now(), source: evidence.source, ...audit },
+    );
     if (evidence.kind === 'dropped' && evidence.ref) {
-      const track = evidence.for === 'operation' ? this.state.steps[stepId].operation : this.state.steps[stepId].compensation;
+      const track =
+        evidence.for === 'operation' ? this.state.steps[stepId].operation : this.state.steps[stepId].compensation;
       const inDoubt = track && trackState(track, policyOf(this.state, stepId)) === 'submitted';
       // Once compensating, a dropped operation is no effect to chase; a dropped compensation is sent again.
-      if (inDoubt && (evidence.for === 'compensation' || !this.state.compensating)) this.rebroadcast.add(`${stepId}:${evidence.for}`);
+      if (inDoubt && (evidence.for === 'compensation' || !this.state.compensating))
+        this.rebroadcast.add(`${stepId}:${evidence.for}`);
     }
   }
 
@@ -441,13 +521,20 @@ class ActionRunner {
       throw new Error(`retryStep: step "${input.step}" is ${step.state}; only a failed or expired step can be retried`);
     }
     if (!['running', 'needs_action'].includes(this.state.phase) || this.state.compensating) {
-      throw new Error(`retryStep: the action is ${this.state.phase}${this.state.compensating ? ' (compensation was decided)' : ''}`);
+      throw new Error(
+        `retryStep: the action is ${this.state.phase}${this.state.compensating ? ' (compensation was decided)' : ''}`,
+      );
     }
   }
 
   private retryStep(raw: unknown) {
     const input = RetryStepInputSchema.parse(raw);
-    const meta = { at: now(), source: 'operator', reason: input.reason, ...(input.operator ? { operator: input.operator } : {}) };
+    const meta = {
+      at: now(),
+      source: 'operator',
+      reason: input.reason,
+      ...(input.operator ? { operator: input.operator } : {}),
+    };
     applyStepEvent(this.state, input.step, { type: 'retry' }, meta);
     setPhase(this.state, 'running', meta);
     this.advance();
@@ -455,7 +542,12 @@ class ActionRunner {
   }
 
   private compensate(input: { reason: string; operator?: string }, what: string) {
-    const meta = { at: now(), source: 'operator', reason: `${what}: ${input.reason}`, ...(input.operator ? { operator: input.operator } : {}) };
+    const meta = {
+      at: now(),
+      source: 'operator',
+      reason: `${what}: ${input.reason}`,
+      ...(input.operator ? { operator: input.operator } : {}),
+    };
     this.beginCompensation(meta);
     this.publish();
     return toActionStatus(this.state);
@@ -464,7 +556,12 @@ class ActionRunner {
   private cancel(raw: unknown) {
     const input = CancelInputSchema.parse(raw);
     if (anyEffectMayExist(this.state)) return this.compensate(input, 'cancel');
-    const meta = { at: now(), source: 'operator', reason: `cancel: ${input.reason}`, ...(input.operator ? { operator: input.operator } : {}) };
+    const meta = {
+      at: now(),
+      source: 'operator',
+      reason: `cancel: ${input.reason}`,
+      ...(input.operator ? { operator: input.operator } : {}),
+    };
     this.state.compensating = true;
     for (const spec of this.state.spec.steps) {
       if (this.state.steps[spec.id].state === 'waiting') applyStepEvent(this.state, spec.id, { type: 'skip' }, meta);
@@ -486,14 +583,20 @@ class ActionRunner {
     }
     const submitted = step.operation.submitting || step.operation.refs.length > 0 || input.evidence.ref;
     if (input.evidence.for === 'operation' && step.kind !== 'await' && !submitted) {
-      throw new Error(`resolveStep: step "${input.step}" has not been submitted; evidence about it needs the transaction's ref`);
+      throw new Error(
+        `resolveStep: step "${input.step}" has not been submitted; evidence about it needs the transaction's ref`,
+      );
     }
     if (TERMINAL_PHASES.includes(this.state.phase)) throw new Error(`resolveStep: the action is ${this.state.phase}`);
   }
 
   private resolveStep(raw: unknown) {
     const input = ResolveStepInputSchema.parse(raw);
-    this.apply(input.step, { ...input.evidence, step: input.step, source: input.evidence.source }, { operator: input.operator, reason: input.reason, source: input.evidence.source });
+    this.apply(
+      input.step,
+      { ...input.evidence, step: input.step, source: input.evidence.source },
+      { operator: input.operator, reason: input.reason, source: input.evidence.source },
+    );
     this.advance();
     this.publish();
     return toActionStatus(this.state);
@@ -506,7 +609,12 @@ class ActionRunner {
     if (this.published.phase !== this.state.phase || this.published.refs !== refsKey) {
       upsertSearchAttributes([
         { key: SettlePhase, value: this.state.phase },
-        ...(this.published.phase ? [] : [{ key: SettleType, value: this.state.spec.type }, { key: SettleNetworks, value: [...new Set(this.state.spec.steps.map((s) => s.network))] }]),
+        ...(this.published.phase
+          ? []
+          : [
+              { key: SettleType, value: this.state.spec.type },
+              { key: SettleNetworks, value: [...new Set(this.state.spec.steps.map((s) => s.network))] },
+            ]),
         ...(refs.length > 0 ? [{ key: SettleRefs, value: refs }] : []),
       ]);
       this.published = { phase: this.state.phase, refs: refsKey };
@@ -521,6 +629,8 @@ function parseUpdate<T>(schema: { parse(raw: unknown): T }, raw: unknown, what: 
   } catch (error) {
     const issues = (error as { issues?: { path: PropertyKey[]; message: string }[] }).issues;
     if (!issues) throw error;
-    throw new Error(`${what}: ${issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+    throw new Error(
+      `${what}: ${issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+    );
   }
 }

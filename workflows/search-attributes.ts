@@ -10,4 +10,9 @@ export const SettleRefs = defineSearchAttributeKey('SettleRefs', SearchAttribute
 export const SETTLE_SEARCH_ATTRIBUTES = [SettlePhase, SettleType, SettleNetworks, SettleRefs];
 
 /** `--search-attribute` values for `temporal server start-dev`. */
-export const SEARCH_ATTRIBUTE_FLAGS = ['SettlePhase=Keyword', 'SettleType=Keyword', 'SettleNetworks=KeywordList', 'SettleRefs=KeywordList'];
+export const SEARCH_ATTRIBUTE_FLAGS = [
+  'SettlePhase=Keyword',
+  'SettleType=Keyword',
+  'SettleNetworks=KeywordList',
+  'SettleRefs=KeywordList',
+];

@@ -77,7 +77,12 @@ export function emptyTrack(): TrackFacts {
   return { submitting: false, refs: [], sightings: {}, orphaned: [], dropped: [], failures: [] };
 }
 
-export function newStepRecord(spec: { id: string; network: string; kind: StepRecord['kind']; hasCompensation: boolean }): StepRecord {
+export function newStepRecord(spec: {
+  id: string;
+  network: string;
+  kind: StepRecord['kind'];
+  hasCompensation: boolean;
+}): StepRecord {
   return {
     ...spec,
     attempt: 1,
@@ -91,7 +96,12 @@ export function newStepRecord(spec: { id: string; network: string; kind: StepRec
 }
 
 /** Applies one event to a step. Pure: returns a new record, the input is left untouched. */
-export function reduceStep(step: StepRecord, event: StepEvent, policy: FinalityPolicy, meta: TransitionMeta): StepRecord {
+export function reduceStep(
+  step: StepRecord,
+  event: StepEvent,
+  policy: FinalityPolicy,
+  meta: TransitionMeta,
+): StepRecord {
   const next = structuredCloneStep(step);
   switch (event.type) {
     case 'start':
@@ -149,14 +159,17 @@ export function addFacts(track: TrackFacts, evidence: Evidence): void {
     case 'included':
     case 'confirmed':
     case 'finalized': {
-      const key = evidence.block ? blockKey : bestSightingKey(track) ?? BLOCKLESS;
+      const key = evidence.block ? blockKey : (bestSightingKey(track) ?? BLOCKLESS);
       const sighting = (track.sightings[key] ??= {
         number: evidence.block?.number ?? '0',
         ...(evidence.block ? { hash: evidence.block.hash } : {}),
         confirmations: 0,
         finalized: false,
       });
-      sighting.confirmations = Math.max(sighting.confirmations, evidence.kind === 'confirmed' ? evidence.confirmations ?? 1 : 1);
+      sighting.confirmations = Math.max(
+        sighting.confirmations,
+        evidence.kind === 'confirmed' ? (evidence.confirmations ?? 1) : 1,
+      );
       if (evidence.kind === 'finalized') sighting.finalized = true;
       if (evidence.ref) sighting.ref ??= evidence.ref;
       break;
@@ -171,7 +184,10 @@ export function addFacts(track: TrackFacts, evidence: Evidence): void {
       break;
     case 'failed':
       if (!track.failures.some((f) => f.reason === evidence.reason && f.blockHash === evidence.block?.hash)) {
-        track.failures.push({ reason: evidence.reason ?? 'failed', ...(evidence.block ? { blockHash: evidence.block.hash } : {}) });
+        track.failures.push({
+          reason: evidence.reason ?? 'failed',
+          ...(evidence.block ? { blockHash: evidence.block.hash } : {}),
+        });
       }
       break;
   }
@@ -208,7 +224,9 @@ export function meetsPolicy(sighting: Sighting, policy: FinalityPolicy): boolean
 
 /** A block that met the policy and was later orphaned: finality was claimed and then contradicted. */
 export function violatedSighting(track: TrackFacts, policy: FinalityPolicy): Sighting | undefined {
-  return Object.entries(track.sightings).find(([key, s]) => track.orphaned.includes(key) && meetsPolicy(s, policy))?.[1];
+  return Object.entries(track.sightings).find(
+    ([key, s]) => track.orphaned.includes(key) && meetsPolicy(s, policy),
+  )?.[1];
 }
 
 export function trackState(track: TrackFacts, policy: FinalityPolicy): TrackState {
@@ -273,7 +291,13 @@ export function toStepStatus(step: StepRecord, policy: FinalityPolicy): StepStat
   };
 }
 
-function recordTransitions(before: StepRecord, next: StepRecord, policy: FinalityPolicy, meta: TransitionMeta, event: StepEvent): StepRecord {
+function recordTransitions(
+  before: StepRecord,
+  next: StepRecord,
+  policy: FinalityPolicy,
+  meta: TransitionMeta,
+  event: StepEvent,
+): StepRecord {
   const audit = {
     at: meta.at,
     source: meta.source,
@@ -331,11 +355,15 @@ function structuredCloneStep(step: StepRecord): StepRecord {
 }
 
 /** A block the step was final in and that has since been orphaned, if any (the alarm). */
-export function finalityViolation(step: StepRecord, policy: FinalityPolicy): { for: EvidenceTarget; block?: BlockRef } | undefined {
+export function finalityViolation(
+  step: StepRecord,
+  policy: FinalityPolicy,
+): { for: EvidenceTarget; block?: BlockRef } | undefined {
   for (const target of ['operation', 'compensation'] as const) {
     const track = target === 'operation' ? step.operation : step.compensation;
     const violated = track && violatedSighting(track, policy);
-    if (violated) return { for: target, ...(violated.hash ? { block: { number: violated.number, hash: violated.hash } } : {}) };
+    if (violated)
+      return { for: target, ...(violated.hash ? { block: { number: violated.number, hash: violated.hash } } : {}) };
   }
   return undefined;
 }

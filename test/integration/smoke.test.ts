@@ -12,7 +12,10 @@ afterAll(async () => {
 });
 
 it('completes an awaited step on one evidence signal, through a real server and worker', async () => {
-  const worker = await createTestWorker(env, { networks: { chainA: networkInfo('chainA') }, adapters: { chainA: new StubAdapter('chainA') } });
+  const worker = await createTestWorker(env, {
+    networks: { chainA: networkInfo('chainA') },
+    adapters: { chainA: new StubAdapter('chainA') },
+  });
   const actionId = uniqueId('smoke');
   const result = await worker.runUntil(async () => {
     const handle = await env.client.workflow.start('crossNetworkAction', {

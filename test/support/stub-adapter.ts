@@ -1,4 +1,11 @@
-import type { CheckStepInput, NetworkAdapter, NetworkInfo, Observation, SubmitStepInput, SubmitStepResult } from '../../activities/types';
+import type {
+  CheckStepInput,
+  NetworkAdapter,
+  NetworkInfo,
+  Observation,
+  SubmitStepInput,
+  SubmitStepResult,
+} from '../../activities/types';
 
 /**
  * An in-memory network for workflow tests: submissions get deterministic refs, and `check` answers from a script the

@@ -36,7 +36,10 @@ export const EvmCallOperationSchema = z.strictObject({
   to: TemplateOrAddressSchema,
   function: z
     .string()
-    .regex(/^function\s+[A-Za-z_$][\w$]*\s*\(.*\)/, 'must be a human-readable signature such as "function lock(bytes32 id, uint256 amount)"'),
+    .regex(
+      /^function\s+[A-Za-z_$][\w$]*\s*\(.*\)/,
+      'must be a human-readable signature such as "function lock(bytes32 id, uint256 amount)"',
+    ),
   args: z.array(OperationArgSchema).default([]),
   value: DecimalStringSchema.optional(),
 });
@@ -54,16 +57,24 @@ export const AwaitOperationSchema = z.strictObject({
   description: z.string().max(500).optional(),
 });
 
-export const OperationSchema = z.discriminatedUnion('kind', [EvmCallOperationSchema, EvmTransferOperationSchema, AwaitOperationSchema], {
-  error: (issue) =>
-    issue.code === 'invalid_union' ? 'kind must be one of "evm.call", "evm.transfer", "await"' : 'must be an operation object',
-});
+export const OperationSchema = z.discriminatedUnion(
+  'kind',
+  [EvmCallOperationSchema, EvmTransferOperationSchema, AwaitOperationSchema],
+  {
+    error: (issue) =>
+      issue.code === 'invalid_union'
+        ? 'kind must be one of "evm.call", "evm.transfer", "await"'
+        : 'must be an operation object',
+  },
+);
 export type Operation = z.infer<typeof OperationSchema>;
 export type EvmOperation = Exclude<Operation, { kind: 'await' }>;
 
 export const FinalityPolicySchema = z.union(
   [
-    z.strictObject({ confirmations: z.number().int('must be a whole number').min(1, 'must be at least 1').max(10_000) }),
+    z.strictObject({
+      confirmations: z.number().int('must be a whole number').min(1, 'must be at least 1').max(10_000),
+    }),
     z.strictObject({ tag: z.enum(['finalized', 'safe']) }),
   ],
   { error: 'must be { "confirmations": n } or { "tag": "finalized" | "safe" }' },
@@ -111,7 +122,8 @@ export type ActionSpecInput = z.input<typeof ActionSpecSchema>;
 export type ActionSpec = z.output<typeof ActionSpecSchema>;
 
 const TEMPLATE_PATTERN = /\{\{\s*([^{}]*?)\s*\}\}/g;
-const TEMPLATE_PATH = /^(action\.id|action\.idHash|steps\.([A-Za-z][A-Za-z0-9_-]*)\.(ref|block|output\.[A-Za-z0-9_.-]+))$/;
+const TEMPLATE_PATH =
+  /^(action\.id|action\.idHash|steps\.([A-Za-z][A-Za-z0-9_-]*)\.(ref|block|output\.[A-Za-z0-9_.-]+))$/;
 
 interface PathIssue {
   path: (string | number)[];
@@ -124,7 +136,10 @@ function dagIssues(steps: StepSpec[]): PathIssue[] {
   const index = new Map<string, number>();
   steps.forEach((step, i) => {
     if (index.has(step.id)) {
-      issues.push({ path: ['steps', i, 'id'], message: `duplicate step id "${step.id}" (also steps[${index.get(step.id)}])` });
+      issues.push({
+        path: ['steps', i, 'id'],
+        message: `duplicate step id "${step.id}" (also steps[${index.get(step.id)}])`,
+      });
     } else index.set(step.id, i);
   });
   steps.forEach((step, i) =>
@@ -210,7 +225,10 @@ function* templateStrings(operation: Operation | undefined): Generator<[(string 
   if (operation.kind === 'evm.call') yield* argStrings(operation.args, ['args']);
 }
 
-function* argStrings(value: OperationArg | OperationArg[] | JsonValue, path: (string | number)[]): Generator<[(string | number)[], string]> {
+function* argStrings(
+  value: OperationArg | OperationArg[] | JsonValue,
+  path: (string | number)[],
+): Generator<[(string | number)[], string]> {
   if (typeof value === 'string') yield [path, value];
   else if (Array.isArray(value)) for (let i = 0; i < value.length; i++) yield* argStrings(value[i], [...path, i]);
 }

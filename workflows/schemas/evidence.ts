@@ -1,7 +1,22 @@
 import { z } from 'zod';
-import { BlockHashSchema, BlockRefSchema, NetworkNameSchema, StepIdSchema, StepOutputSchema, TimestampSchema } from './primitives';
+import {
+  BlockHashSchema,
+  BlockRefSchema,
+  NetworkNameSchema,
+  StepIdSchema,
+  StepOutputSchema,
+  TimestampSchema,
+} from './primitives';
 
-export const EvidenceKindSchema = z.enum(['submitted', 'included', 'confirmed', 'finalized', 'reorged', 'dropped', 'failed']);
+export const EvidenceKindSchema = z.enum([
+  'submitted',
+  'included',
+  'confirmed',
+  'finalized',
+  'reorged',
+  'dropped',
+  'failed',
+]);
 export type EvidenceKind = z.infer<typeof EvidenceKindSchema>;
 
 export const EvidenceTargetSchema = z.enum(['operation', 'compensation']);
@@ -21,7 +36,10 @@ const evidenceFields = {
   observedAt: TimestampSchema.optional(),
 };
 
-function requireKindFields(evidence: { kind: EvidenceKind; confirmations?: number; reason?: string; block?: unknown; orphanedHash?: string }, ctx: z.RefinementCtx) {
+function requireKindFields(
+  evidence: { kind: EvidenceKind; confirmations?: number; reason?: string; block?: unknown; orphanedHash?: string },
+  ctx: z.RefinementCtx,
+) {
   if (evidence.kind === 'confirmed' && evidence.confirmations === undefined) {
     ctx.addIssue({ code: 'custom', path: ['confirmations'], message: '"confirmed" evidence needs confirmations' });
   }
@@ -29,7 +47,11 @@ function requireKindFields(evidence: { kind: EvidenceKind; confirmations?: numbe
     ctx.addIssue({ code: 'custom', path: ['reason'], message: '"failed" evidence needs a reason' });
   }
   if (evidence.kind === 'reorged' && !evidence.block && !evidence.orphanedHash) {
-    ctx.addIssue({ code: 'custom', path: ['block'], message: '"reorged" evidence needs the orphaned block (block.hash or orphanedHash)' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['block'],
+      message: '"reorged" evidence needs the orphaned block (block.hash or orphanedHash)',
+    });
   }
 }
 
@@ -48,7 +70,11 @@ export const EvidenceSchema = z
   })
   .superRefine((evidence, ctx) => {
     if (!evidence.step && !evidence.ref) {
-      ctx.addIssue({ code: 'custom', path: ['step'], message: 'evidence must name its step, or carry the ref of the step\'s transaction' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['step'],
+        message: "evidence must name its step, or carry the ref of the step's transaction",
+      });
     }
     requireKindFields(evidence, ctx);
   });

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 
 /** Wei, token amounts and block numbers cross boundaries as decimal strings: bigint does not fit a payload. */
-export const DecimalStringSchema = z.string().regex(/^(0|[1-9]\d*)$/, 'must be a non-negative integer as a decimal string');
+export const DecimalStringSchema = z
+  .string()
+  .regex(/^(0|[1-9]\d*)$/, 'must be a non-negative integer as a decimal string');
 
 export const HexAddressSchema = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x-prefixed 20-byte hex address');
 
@@ -12,7 +14,10 @@ export const IdentifierSchema = z
   .string()
   .min(1, 'must not be empty')
   .max(128, 'must be at most 128 characters')
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'must start with a letter or digit and contain only letters, digits, ".", "_", ":" or "-"');
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._:-]*$/,
+    'must start with a letter or digit and contain only letters, digits, ".", "_", ":" or "-"',
+  );
 
 export const StepIdSchema = z
   .string()

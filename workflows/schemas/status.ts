@@ -2,7 +2,15 @@ import { z } from 'zod';
 import { FinalityPolicySchema } from './action-spec';
 import { BlockRefSchema, StepOutputSchema } from './primitives';
 
-export const PhaseSchema = z.enum(['running', 'completed', 'compensating', 'compensated', 'failed', 'needs_action', 'cancelled']);
+export const PhaseSchema = z.enum([
+  'running',
+  'completed',
+  'compensating',
+  'compensated',
+  'failed',
+  'needs_action',
+  'cancelled',
+]);
 export type Phase = z.infer<typeof PhaseSchema>;
 
 export const StepStateNameSchema = z.enum([

@@ -5,7 +5,11 @@ import { StepIdSchema } from './primitives';
 const ReasonSchema = z.string().trim().min(1, 'must say why (it goes into the audit trail)').max(2000);
 const OperatorSchema = z.string().trim().min(1).max(200).optional();
 
-export const RetryStepInputSchema = z.strictObject({ step: StepIdSchema, reason: ReasonSchema, operator: OperatorSchema });
+export const RetryStepInputSchema = z.strictObject({
+  step: StepIdSchema,
+  reason: ReasonSchema,
+  operator: OperatorSchema,
+});
 export type RetryStepInput = z.infer<typeof RetryStepInputSchema>;
 
 export const CompensateInputSchema = z.strictObject({ reason: ReasonSchema, operator: OperatorSchema });
