@@ -1,0 +1,35 @@
+/**
+ * Settle's client library: the typed client, its errors, signature helpers for signed evidence and webhooks, and the
+ * contract's schemas and types.
+ *
+ * @example
+ * import { SettleClient } from 'settle/client';
+ * const settle = await SettleClient.connect();
+ */
+export * from './config';
+export * from './errors';
+export * from './events';
+export * from './settle-client';
+export * from './signature';
+export {
+  ActionSpecSchema,
+  ActionStatusSchema,
+  CancelInputSchema,
+  CompensateInputSchema,
+  EvidenceSchema,
+  PhaseSchema,
+  ResolveStepInputSchema,
+  RetryStepInputSchema,
+  StepStateNameSchema,
+  formatIssues,
+  parseOrThrow,
+  type ActionSpec,
+  type ActionSpecInput,
+  type ActionStatus,
+  type Evidence,
+  type EvidenceInput,
+  type Phase,
+  type StepStatus,
+  type StepStateName,
+  type Transition,
+} from '../workflows/schemas';
