@@ -1,1 +1,2 @@
 export { crossNetworkAction } from './cross-network-action';
+export { signerNonces } from './signer-nonces';

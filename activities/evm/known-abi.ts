@@ -1,0 +1,104 @@
+import {
+  BaseError,
+  ContractFunctionRevertedError,
+  decodeErrorResult,
+  decodeEventLog,
+  type Abi,
+  type AbiEvent,
+  type Log,
+} from 'viem';
+import escrow from '../../contracts/artifacts/BridgeEscrow.json';
+import minter from '../../contracts/artifacts/BridgeMinter.json';
+import token from '../../contracts/artifacts/SettleToken.json';
+import type { JsonValue, StepOutput } from '../../workflows/schemas/primitives';
+
+type AbiError = Extract<Abi[number], { type: 'error' }>;
+
+/** Events and errors of Settle's own contracts: what receipts and reverts are decoded with. */
+const KNOWN: Abi = [...(escrow.abi as Abi), ...(minter.abi as Abi), ...(token.abi as Abi)];
+export const KNOWN_EVENTS = dedupe(KNOWN.filter((item): item is AbiEvent => item.type === 'event'));
+export const KNOWN_ERRORS = dedupe(KNOWN.filter((item): item is AbiError => item.type === 'error'));
+
+function dedupe<T extends { name: string; inputs: readonly unknown[] }>(items: T[]): T[] {
+  const seen = new Set<string>();
+  return items.filter((item) => {
+    const key = `${item.name}/${JSON.stringify(item.inputs)}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/** Plain JSON for payloads: bigint as decimal strings. */
+export function toJson(value: unknown): JsonValue {
+  if (typeof value === 'bigint') return value.toString();
+  if (Array.isArray(value)) return value.map(toJson);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toJson(v)]));
+  }
+  if (value === undefined) return null;
+  return value as JsonValue;
+}
+
+/**
+ * Decodes the logs a receipt carries with the known events: `events` lists them, and each event's fields are also
+ * copied to the top level (first occurrence wins), so a later step can use `{{steps.burn.output.messageId}}`.
+ */
+export function decodeReceiptLogs(logs: Log[]): StepOutput {
+  const events: JsonValue[] = [];
+  const fields: StepOutput = {};
+  for (const log of logs) {
+    try {
+      const decoded = decodeEventLog({ abi: KNOWN_EVENTS, data: log.data, topics: log.topics });
+      const args = toJson(decoded.args ?? {}) as Record<string, JsonValue>;
+      events.push({ name: decoded.eventName ?? '?', address: log.address, args });
+      for (const [key, value] of Object.entries(args)) if (!(key in fields)) fields[key] = value;
+    } catch {
+      // not one of ours
+    }
+  }
+  return { ...fields, events };
+}
+
+/** The revert reason in words: `AlreadyMinted(0x…)`, `transfer failed`, or viem's short message. */
+export function revertReason(error: unknown): string {
+  if (error instanceof BaseError) {
+    const reverted = error.walk((e) => e instanceof ContractFunctionRevertedError);
+    if (reverted instanceof ContractFunctionRevertedError) {
+      if (reverted.data?.errorName) {
+        const args = (reverted.data.args ?? []).map((a) => String(toJson(a)));
+        return `${reverted.data.errorName}(${args.join(', ')})`;
+      }
+      if (reverted.reason) return reverted.reason;
+    }
+    const data = findRevertData(error);
+    if (data) {
+      try {
+        const decoded = decodeErrorResult({ abi: KNOWN_ERRORS, data });
+        return `${decoded.errorName}(${((decoded.args ?? []) as readonly unknown[]).map((a) => String(toJson(a))).join(', ')})`;
+      } catch {
+        return `reverted with data ${data.slice(0, 74)}`;
+      }
+    }
+    return error.shortMessage;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+function findRevertData(error: BaseError): `0x${string}` | undefined {
+  let found: `0x${string}` | undefined;
+  error.walk((e) => {
+    const data = (e as { data?: unknown }).data;
+    if (typeof data === 'string' && data.startsWith('0x') && data.length >= 10) found = data as `0x${string}`;
+    return false;
+  });
+  return found;
+}
+
+/** Whether an RPC error says the execution reverted (as opposed to the node being unreachable or refusing). */
+export function isRevert(error: unknown): boolean {
+  if (!(error instanceof BaseError)) return false;
+  if (error.walk((e) => e instanceof ContractFunctionRevertedError)) return true;
+  const text = `${error.shortMessage} ${error.details ?? ''}`.toLowerCase();
+  return text.includes('revert') || text.includes('execution reverted');
+}
