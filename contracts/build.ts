@@ -84,6 +84,8 @@ if (require.main === module) {
     if (check) process.stderr.write(`contracts: ${file} is stale; run npm run contracts:build\n`);
     else writeFileSync(target, text);
   }
-  process.stdout.write(`contracts: ${Object.keys(artifacts).length} artifacts, ${stale} ${check ? 'stale' : 'written'}\n`);
+  process.stdout.write(
+    `contracts: ${Object.keys(artifacts).length} artifacts, ${stale} ${check ? 'stale' : 'written'}\n`,
+  );
   process.exit(check && stale > 0 ? 1 : 0);
 }

@@ -71,6 +71,8 @@ export class EvmAdapter implements NetworkAdapter {
     const timeout = options.rpcTimeoutMs ?? 10_000;
     this.client = createPublicClient({
       chain,
+      // Never answer from a cache: a stale head would under-count confirmations and hide reorgs.
+      cacheTime: 0,
       transport: fallback(options.rpcUrls.map((url) => http(url, { timeout, retryCount: 1, retryDelay: 200 }))),
     });
     this.accounts = Object.fromEntries(
@@ -341,8 +343,8 @@ export class EvmAdapter implements NetworkAdapter {
       observations.push({ kind: 'failed', ref, block, reason: `execution reverted: ${reason}`, source, observedAt });
       return observations;
     }
-    const head = await this.client.getBlockNumber();
-    const confirmations = Number(head - receipt.blockNumber + 1n);
+    const head = await this.client.getBlockNumber({ cacheTime: 0 });
+    const confirmations = Math.max(1, Number(head - receipt.blockNumber + 1n));
     const output = { txHash: ref, blockNumber: block.number, ...decodeReceiptLogs(receipt.logs) };
     observations.push({ kind: 'confirmed', ref, block, confirmations, output, source, observedAt });
     if (await this.tagCovers(input.finality, receipt.blockNumber)) {

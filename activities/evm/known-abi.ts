@@ -87,9 +87,14 @@ export function revertReason(error: unknown): string {
 
 function findRevertData(error: BaseError): `0x${string}` | undefined {
   let found: `0x${string}` | undefined;
+  const isHex = (value: unknown): value is `0x${string}` =>
+    typeof value === 'string' && /^0x[0-9a-fA-F]{8,}$/.test(value);
   error.walk((e) => {
+    // viem puts it in `data`; hardhat nests it as `data.data`, or only names it in the message.
     const data = (e as { data?: unknown }).data;
-    if (typeof data === 'string' && data.startsWith('0x') && data.length >= 10) found = data as `0x${string}`;
+    const nested = data && typeof data === 'object' ? (data as { data?: unknown }).data : undefined;
+    const inMessage = /return data: (0x[0-9a-fA-F]+)/.exec(String((e as Error).message))?.[1];
+    found ??= [data, nested, inMessage].find(isHex);
     return false;
   });
   return found;

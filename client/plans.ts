@@ -1,0 +1,167 @@
+/**
+ * Plan builders: the common multi-network actions as ActionSpecs, so callers name what they want (a bridge
+ * transfer) instead of writing steps. Each returns a validated ActionSpec input for `SettleClient.start`.
+ */
+import { z } from 'zod';
+import { ActionSpecSchema, FinalityPolicySchema, type ActionSpecInput } from '../workflows/schemas/action-spec';
+import { DurationSchema } from '../workflows/schemas/duration';
+import { formatIssues } from '../workflows/schemas/format-issues';
+import {
+  DecimalStringSchema,
+  HexAddressSchema,
+  IdentifierSchema,
+  NetworkNameSchema,
+} from '../workflows/schemas/primitives';
+
+export const LOCK_FUNCTION = 'function lock(bytes32 actionId, address recipient, uint256 amount)';
+export const UNLOCK_FUNCTION = 'function unlock(bytes32 actionId)';
+export const MINT_FUNCTION = 'function mint(bytes32 actionId, address recipient, uint256 amount)';
+export const BURN_FUNCTION = 'function burn(bytes32 actionId, address recipient, uint256 amount)';
+export const MINT_ATTESTED_FUNCTION =
+  'function mintAttested(bytes32 actionId, address recipient, uint256 amount, bytes32 messageId, bytes attestation)';
+
+const BridgeParamsSchema = z.strictObject({
+  actionId: IdentifierSchema,
+  /** Source network (tokens leave it) and destination network (tokens arrive). */
+  from: NetworkNameSchema,
+  to: NetworkNameSchema,
+  /** The token's bridge deployment: its escrow on `from`, its minter on `to`. */
+  token: z.strictObject({ escrow: HexAddressSchema, minter: HexAddressSchema }),
+  amount: DecimalStringSchema.refine((v) => v !== '0', 'must be more than 0'),
+  recipient: HexAddressSchema,
+  /** Until global completion; past it, what exists is compensated (a transfer) or held for an operator (a burn). */
+  deadline: DurationSchema.optional(),
+  /** The signer name (from the worker's networks file) that sends on both networks. */
+  signer: z.string().default('bridge'),
+  /** Finality per side; by default each network's configured policy. */
+  sourceFinality: FinalityPolicySchema.optional(),
+  destinationFinality: FinalityPolicySchema.optional(),
+});
+export type BridgeParams = z.input<typeof BridgeParamsSchema>;
+
+const BurnAttestMintParamsSchema = BridgeParamsSchema.extend({
+  /** The network the attestation service reports on (an `await` step: nothing is submitted there). */
+  attester: NetworkNameSchema.default('attester'),
+  /** How long the attestation may take once the burn is final. */
+  attestTimeout: DurationSchema.optional(),
+});
+export type BurnAttestMintParams = z.input<typeof BurnAttestMintParamsSchema>;
+
+export class PlanError extends Error {
+  override name = 'PlanError';
+}
+
+/**
+ * A lock-and-mint bridge transfer: `lock` on the source, final there, then `mint` on the destination (once per action
+ * id: a second mint reverts). If the mint fails, or the deadline passes before it is final, the lock is compensated
+ * by `unlock`, which returns the tokens.
+ *
+ * @example
+ * const spec = bridgeTransfer({ actionId: 'xfer-1', from: 'chainA', to: 'chainB',
+ *   token: { escrow: '0x…', minter: '0x…' }, amount: '1000', recipient: '0x…', deadline: '10m' });
+ * await settle.start(spec);
+ */
+export function bridgeTransfer(params: BridgeParams): ActionSpecInput {
+  const p = parse(BridgeParamsSchema, params, 'bridgeTransfer');
+  const id = '{{action.idHash}}';
+  return validated({
+    actionId: p.actionId,
+    type: 'bridge-transfer',
+    ...(p.deadline !== undefined ? { deadline: p.deadline } : {}),
+    onDeadline: 'compensate',
+    steps: [
+      {
+        id: 'lock',
+        network: p.from,
+        operation: {
+          kind: 'evm.call',
+          signer: p.signer,
+          to: p.token.escrow,
+          function: LOCK_FUNCTION,
+          args: [id, p.recipient, p.amount],
+        },
+        ...(p.sourceFinality ? { finality: p.sourceFinality } : {}),
+        compensation: { kind: 'evm.call', signer: p.signer, to: p.token.escrow, function: UNLOCK_FUNCTION, args: [id] },
+      },
+      {
+        id: 'mint',
+        network: p.to,
+        after: [{ step: 'lock', stage: 'final' }],
+        operation: {
+          kind: 'evm.call',
+          signer: p.signer,
+          to: p.token.minter,
+          function: MINT_FUNCTION,
+          args: [id, p.recipient, p.amount],
+        },
+        ...(p.destinationFinality ? { finality: p.destinationFinality } : {}),
+      },
+    ],
+  });
+}
+
+/**
+ * Burn, attest, mint: `burn` on the source (final), an `attest` step that an attestation service reports by
+ * evidence (with `output.attestation`), then `mintAttested` on the destination with the burn's message id and the
+ * attestation. A burn cannot be undone, so a passed deadline holds the action for an operator.
+ *
+ * @example
+ * const spec = burnAttestMint({ actionId: 'bam-1', from: 'chainA', to: 'chainB',
+ *   token: { escrow: '0x…', minter: '0x…' }, amount: '5', recipient: '0x…' });
+ */
+export function burnAttestMint(params: BurnAttestMintParams): ActionSpecInput {
+  const p = parse(BurnAttestMintParamsSchema, params, 'burnAttestMint');
+  const id = '{{action.idHash}}';
+  return validated({
+    actionId: p.actionId,
+    type: 'burn-attest-mint',
+    ...(p.deadline !== undefined ? { deadline: p.deadline } : {}),
+    onDeadline: 'hold',
+    steps: [
+      {
+        id: 'burn',
+        network: p.from,
+        operation: {
+          kind: 'evm.call',
+          signer: p.signer,
+          to: p.token.escrow,
+          function: BURN_FUNCTION,
+          args: [id, p.recipient, p.amount],
+        },
+        ...(p.sourceFinality ? { finality: p.sourceFinality } : {}),
+      },
+      {
+        id: 'attest',
+        network: p.attester,
+        after: [{ step: 'burn', stage: 'final' }],
+        operation: { kind: 'await', description: 'an attestation of the burn message (output.attestation)' },
+        ...(p.attestTimeout !== undefined ? { timeout: p.attestTimeout } : {}),
+      },
+      {
+        id: 'mint',
+        network: p.to,
+        after: [{ step: 'attest', stage: 'final' }],
+        operation: {
+          kind: 'evm.call',
+          signer: p.signer,
+          to: p.token.minter,
+          function: MINT_ATTESTED_FUNCTION,
+          args: [id, p.recipient, p.amount, '{{steps.burn.output.messageId}}', '{{steps.attest.output.attestation}}'],
+        },
+        ...(p.destinationFinality ? { finality: p.destinationFinality } : {}),
+      },
+    ],
+  });
+}
+
+function parse<T extends z.ZodType>(schema: T, params: unknown, what: string): z.output<T> {
+  const parsed = schema.safeParse(params);
+  if (!parsed.success) throw new PlanError(`${what}: invalid parameters:\n${formatIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+function validated(spec: ActionSpecInput): ActionSpecInput {
+  const parsed = ActionSpecSchema.safeParse(spec);
+  if (!parsed.success) throw new PlanError(`invalid plan:\n${formatIssues(parsed.error)}`);
+  return spec;
+}
