@@ -3,7 +3,7 @@
  * imports, so it is tested on its own and replays identically.
  */
 import type { NetworkInfo } from '../activities/types';
-import type { ActionSpec, FinalityPolicy, StepSpec } from './schemas/action-spec';
+import { ancestors, type ActionSpec, type FinalityPolicy, type StepSpec } from './schemas/action-spec';
 import type { ActionStatus, FinalityViolation, Phase, Transition } from './schemas/status';
 import {
   effectExists,
@@ -151,9 +151,12 @@ export function inFlight(state: ActionState, stepId: string): boolean {
   return track === 'submitted' && !(ref && step.operation.dropped.includes(ref));
 }
 
-/** Steps that depend on `stepId`, directly. */
+/**
+ * Steps that depend on `stepId`, directly or through other steps: an awaited step in between has nothing to undo, but
+ * the steps after it still must be undone first.
+ */
 function dependents(state: ActionState, stepId: string): string[] {
-  return state.spec.steps.filter((s) => s.after.some((d) => d.step === stepId)).map((s) => s.id);
+  return state.spec.steps.filter((s) => ancestors(s.id, state.spec.steps).has(stepId)).map((s) => s.id);
 }
 
 export type CompensationPlan = { kind: 'start'; stepId: string } | { kind: 'blocked'; stepId: string; reason: string };
@@ -167,7 +170,7 @@ export function compensationPlan(state: ActionState): CompensationPlan[] {
   for (const spec of [...state.spec.steps].reverse()) {
     const step = state.steps[spec.id];
     if (step.compensation || !undoable(state, spec.id) || !effectExists(step, policyOf(state, spec.id))) continue;
-    const pending = dependents(state, spec.id).filter((id) => effectOutstanding(state, id));
+    const pending = dependents(state, spec.id).filter((id) => effectOutstanding(state, id) || inFlight(state, id));
     if (pending.length > 0) continue;
     if (!spec.compensation) {
       plan.push({

@@ -90,11 +90,13 @@ export async function crossNetworkAction(
   continued: ContinuedAction = {},
 ): Promise<ReturnType<typeof toActionStatus>> {
   const spec = validateSpec(input);
-  const networks =
-    continued.state?.networks ?? (await describeNetworks([...new Set(spec.steps.map((s) => s.network))]));
-  const state: ActionState = continued.state ?? initialState(spec, networks, now());
+  // Handlers are registered before the first await, so a query or signal in the first task finds them; evidence
+  // and updates wait until the networks' finality policies are known.
+  const state: ActionState = continued.state ?? initialState(spec, {}, now());
   const runner = new ActionRunner(state);
   runner.install();
+  if (!continued.state) state.networks = await describeNetworks([...new Set(spec.steps.map((s) => s.network))]);
+  runner.ready = true;
   return runner.run(input, continued);
 }
 
@@ -124,20 +126,35 @@ class ActionRunner {
   private readonly rebroadcast = new Set<string>();
   private readonly compensationRunning = new Set<string>();
   private published = { phase: '', refs: '' };
+  ready = false;
 
   constructor(private readonly state: ActionState) {}
 
   install(): void {
     setHandler(statusQuery, () => toActionStatus(this.state));
-    setHandler(evidenceSignal, (raw) => this.onEvidence(raw));
-    setHandler(retryStepUpdate, (raw) => this.retryStep(raw), { validator: (raw) => this.validateRetry(raw) });
-    setHandler(compensateUpdate, (raw) => this.compensate(CompensateInputSchema.parse(raw), 'compensate'), {
-      validator: (raw) => this.validateActive(CompensateInputSchema, raw, 'compensate'),
+    const whenReady = async () => {
+      if (!this.ready) await condition(() => this.ready);
+    };
+    setHandler(evidenceSignal, async (raw) => {
+      await whenReady();
+      this.onEvidence(raw);
     });
-    setHandler(cancelUpdate, (raw) => this.cancel(raw), {
+    setHandler(retryStepUpdate, async (raw) => (await whenReady(), this.retryStep(raw)), {
+      validator: (raw) => this.validateRetry(raw),
+    });
+    setHandler(
+      compensateUpdate,
+      async (raw) => (await whenReady(), this.compensate(CompensateInputSchema.parse(raw), 'compensate')),
+      {
+        validator: (raw) => this.validateActive(CompensateInputSchema, raw, 'compensate'),
+      },
+    );
+    setHandler(cancelUpdate, async (raw) => (await whenReady(), this.cancel(raw)), {
       validator: (raw) => this.validateActive(CancelInputSchema, raw, 'cancel'),
     });
-    setHandler(resolveStepUpdate, (raw) => this.resolveStep(raw), { validator: (raw) => this.validateResolve(raw) });
+    setHandler(resolveStepUpdate, async (raw) => (await whenReady(), this.resolveStep(raw)), {
+      validator: (raw) => this.validateResolve(raw),
+    });
   }
 
   async run(input: ActionSpecInput, continued: ContinuedAction): Promise<ReturnType<typeof toActionStatus>> {

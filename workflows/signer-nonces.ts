@@ -21,9 +21,9 @@ import {
 
 export const SIGNER_NONCES_WORKFLOW = 'signerNonces';
 
-/** Workflow id of the nonce owner of a signer on a network. */
-export function signerNoncesWorkflowId(network: string, address: string): string {
-  return `settle-signer-nonces:${network}:${address.toLowerCase()}`;
+/** Workflow id of the nonce owner of a signer on a chain (`scope`: the network name and its genesis hash). */
+export function signerNoncesWorkflowId(scope: string, address: string): string {
+  return `settle-signer-nonces:${scope}:${address.toLowerCase()}`;
 }
 
 export interface SignedTx {

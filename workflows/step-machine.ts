@@ -116,7 +116,8 @@ export function reduceStep(
       if (!isTerminal(next) && trackState(next.operation, policy) !== 'final') next.expired = true;
       break;
     case 'skip':
-      if (next.state === 'waiting' && !next.startedAt) next.skipped = true;
+      // Only a step with nothing submitted (and nothing reported) can be skipped.
+      if (next.state === 'waiting') next.skipped = true;
       break;
     case 'retry':
       next.retiredRefs = [...next.retiredRefs, ...next.operation.refs];
@@ -197,7 +198,12 @@ function liveSightings(track: TrackFacts): [string, Sighting][] {
   return Object.entries(track.sightings).filter(([key]) => !track.orphaned.includes(key));
 }
 
-/** The block the track is currently included in: the highest non-orphaned sighting (blockless ones last). */
+/**
+ * The block the track is currently included in: among non-orphaned sightings, one that is finalized, then the most
+ * confirmed, then one with a block hash, then the highest. Two live sightings mean one was orphaned and its reorg is
+ * not reported yet (or a report named no block); preferring the deeper one keeps a sighting that met the policy
+ * current until its reorg is known, so `final` is never undone without the finality-violation alarm.
+ */
 export function bestSightingKey(track: TrackFacts): string | undefined {
   let best: [string, Sighting] | undefined;
   for (const entry of liveSightings(track)) {
@@ -207,12 +213,13 @@ export function bestSightingKey(track: TrackFacts): string | undefined {
 }
 
 function compareSightings([keyA, a]: [string, Sighting], [keyB, b]: [string, Sighting]): number {
+  if (a.finalized !== b.finalized) return a.finalized ? 1 : -1;
+  if (a.confirmations !== b.confirmations) return a.confirmations - b.confirmations;
   const blocklessA = keyA === BLOCKLESS ? 0 : 1;
   const blocklessB = keyB === BLOCKLESS ? 0 : 1;
   if (blocklessA !== blocklessB) return blocklessA - blocklessB;
   const byNumber = BigInt(a.number) - BigInt(b.number);
   if (byNumber !== 0n) return byNumber > 0n ? 1 : -1;
-  if (a.confirmations !== b.confirmations) return a.confirmations - b.confirmations;
   return keyA < keyB ? -1 : keyA > keyB ? 1 : 0;
 }
 
@@ -222,18 +229,24 @@ export function meetsPolicy(sighting: Sighting, policy: FinalityPolicy): boolean
   return 'confirmations' in policy && sighting.confirmations >= policy.confirmations;
 }
 
-/** A block that met the policy and was later orphaned: finality was claimed and then contradicted. */
+/**
+ * A block that met the policy and was later orphaned: finality was claimed and then contradicted. When several were,
+ * the same one is reported whatever order the evidence came in.
+ */
 export function violatedSighting(track: TrackFacts, policy: FinalityPolicy): Sighting | undefined {
-  return Object.entries(track.sightings).find(
-    ([key, s]) => track.orphaned.includes(key) && meetsPolicy(s, policy),
-  )?.[1];
+  let violated: [string, Sighting] | undefined;
+  for (const entry of Object.entries(track.sightings)) {
+    if (!track.orphaned.includes(entry[0]) || !meetsPolicy(entry[1], policy)) continue;
+    if (!violated || compareSightings(entry, violated) > 0) violated = entry;
+  }
+  return violated?.[1];
 }
 
 export function trackState(track: TrackFacts, policy: FinalityPolicy): TrackState {
   const bestKey = bestSightingKey(track);
   const best = bestKey === undefined ? undefined : track.sightings[bestKey];
+  // Only live blocks count: a final block that is orphaned moves the step back, and `violatedSighting` raises the alarm.
   if (best && meetsPolicy(best, policy)) return 'final';
-  if (violatedSighting(track, policy)) return 'final';
   if (track.failures.some((f) => !f.blockHash || !track.orphaned.includes(f.blockHash))) return 'failed';
   if (best) return 'included';
   if (track.refs.length > 0 || track.submittedRef) return 'submitted';
@@ -258,7 +271,14 @@ export function trackView(track: TrackFacts, policy: FinalityPolicy): Track {
   const bestKey = bestSightingKey(track);
   const best = bestKey === undefined ? undefined : track.sightings[bestKey];
   const liveFailure = track.failures.find((f) => !f.blockHash || !track.orphaned.includes(f.blockHash));
-  const ref = best?.ref ?? track.submittedRef ?? track.refs[track.refs.length - 1];
+  // A dropped (replaced) ref is not current, whichever order `submitted` and `dropped` arrived in.
+  const pending = (ref?: string) => (ref && !track.dropped.includes(ref) ? ref : undefined);
+  const ref =
+    best?.ref ??
+    pending(track.submittedRef) ??
+    [...track.refs].reverse().find((r) => pending(r)) ??
+    track.submittedRef ??
+    track.refs[track.refs.length - 1];
   return {
     state: trackState(track, policy),
     ...(ref ? { ref } : {}),

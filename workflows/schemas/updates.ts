@@ -10,13 +10,13 @@ export const RetryStepInputSchema = z.strictObject({
   reason: ReasonSchema,
   operator: OperatorSchema,
 });
-export type RetryStepInput = z.infer<typeof RetryStepInputSchema>;
+export type RetryStepInput = z.input<typeof RetryStepInputSchema>;
 
 export const CompensateInputSchema = z.strictObject({ reason: ReasonSchema, operator: OperatorSchema });
-export type CompensateInput = z.infer<typeof CompensateInputSchema>;
+export type CompensateInput = z.input<typeof CompensateInputSchema>;
 
 export const CancelInputSchema = z.strictObject({ reason: ReasonSchema, operator: OperatorSchema });
-export type CancelInput = z.infer<typeof CancelInputSchema>;
+export type CancelInput = z.input<typeof CancelInputSchema>;
 
 export const ResolveStepInputSchema = z.strictObject({
   step: StepIdSchema,
@@ -24,4 +24,4 @@ export const ResolveStepInputSchema = z.strictObject({
   reason: ReasonSchema,
   operator: z.string().trim().min(1, 'must name the operator (it goes into the audit trail)').max(200),
 });
-export type ResolveStepInput = z.infer<typeof ResolveStepInputSchema>;
+export type ResolveStepInput = z.input<typeof ResolveStepInputSchema>;
