@@ -1,5 +1,6 @@
 import {
   ActivityFailure,
+  type ActivityOptions,
   allHandlersFinished,
   ApplicationFailure,
   condition,
@@ -55,20 +56,22 @@ import {
 import { SettleNetworks, SettlePhase, SettleRefs, SettleType } from './search-attributes';
 import { trackState, trackView, type TransitionMeta } from './step-machine';
 
-const { submitStep } = proxyActivities<SettleActivities>({
+const SUBMIT_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '1 minute',
+  // RPC and network errors are retried without end (backing off); a revert is final and becomes `failed` evidence.
   retry: {
     initialInterval: '1s',
     backoffCoefficient: 2,
     maximumInterval: '30s',
-    nonRetryableErrorTypes: ['ExecutionReverted', 'InvalidOperation'],
+    nonRetryableErrorTypes: ['ExecutionReverted', 'InvalidOperation', 'UnknownNetwork'],
   },
-});
-const { checkStep } = proxyActivities<SettleActivities>({
+};
+// The workflow's own poll loop backs off between polls; a failed poll is just a poll without news.
+const CHECK_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '30s',
-  // The workflow's own poll loop backs off between polls; a failed poll is just a poll without news.
   retry: { initialInterval: '1s', maximumAttempts: 3 },
-});
+};
+const { submitStep, checkStep } = proxyActivities<SettleActivities>(SUBMIT_OPTIONS);
 const { describeNetworks } = proxyLocalActivities<SettleActivities>({ startToCloseTimeout: '10s' });
 
 /** Internal state carried across continue-as-new; callers pass only the ActionSpec. */
@@ -329,13 +332,7 @@ class ActionRunner {
     try {
       const result = await submitStep.executeWithOptions(
         {
-          startToCloseTimeout: '1 minute',
-          retry: {
-            initialInterval: '1s',
-            backoffCoefficient: 2,
-            maximumInterval: '30s',
-            nonRetryableErrorTypes: ['ExecutionReverted', 'InvalidOperation'],
-          },
+          ...SUBMIT_OPTIONS,
           summary: `${target === 'compensation' ? 'compensate' : 'submit'} ${stepId} on ${spec.network} (attempt ${attempt})`,
         },
         [
@@ -379,29 +376,29 @@ class ActionRunner {
     let interval = base;
     const track = () =>
       target === 'operation' ? this.state.steps[stepId].operation : this.state.steps[stepId].compensation!;
+    const key = `${stepId}:${target}`;
+    const seen = () => JSON.stringify(trackView(track(), policyOf(this.state, stepId)));
+    let lastSeen = seen();
+    // One timer per interval, not per report: evidence that arrives in time costs no timer and no poll.
     while (active()) {
-      const key = `${stepId}:${target}`;
       if (this.rebroadcast.delete(key) && operation.kind !== 'await') {
         await this.submit(stepId, this.state.steps[stepId].attempt, target, operation);
         continue;
       }
-      const version = this.state.version;
-      const snapshot = JSON.stringify(trackView(track(), policyOf(this.state, stepId)));
-      const changed = () =>
-        this.state.version !== version && JSON.stringify(trackView(track(), policyOf(this.state, stepId))) !== snapshot;
-      const heard = await condition(() => changed() || !active() || this.rebroadcast.has(key), interval, {
+      const interrupted = await condition(() => !active() || this.rebroadcast.has(key), interval, {
         summary: `wait for evidence: ${stepId}${target === 'compensation' ? ' (compensation)' : ''} on ${spec.network}`,
       });
-      if (heard) {
-        interval = base;
-        continue;
-      }
-      if (!network?.pollable) {
-        interval = Math.min(interval * 2, max);
+      if (interrupted) continue;
+      const now = seen();
+      if (now !== lastSeen || !network?.pollable) {
+        // Evidence came within the interval (or cannot be pulled here): no poll; back off only when silent.
+        interval = now !== lastSeen ? base : Math.min(interval * 2, max);
+        lastSeen = now;
         continue;
       }
       const news = await this.poll(stepId, target);
       interval = news ? base : Math.min(interval * 2, max);
+      lastSeen = seen();
     }
   }
 
@@ -415,8 +412,7 @@ class ActionRunner {
     try {
       observations = await checkStep.executeWithOptions(
         {
-          startToCloseTimeout: '30s',
-          retry: { initialInterval: '1s', maximumAttempts: 3 },
+          ...CHECK_OPTIONS,
           summary: `check ${stepId}${target === 'compensation' ? ' (compensation)' : ''} on ${spec.network}`,
         },
         [
