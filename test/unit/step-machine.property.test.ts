@@ -177,12 +177,9 @@ function oracle(delivered: Evidence[], policy: FinalityPolicy) {
       )
       .map(hashOf),
   );
-  const seenIncluded = new Set(
-    delivered.filter((e) => ['included', 'confirmed', 'finalized'].includes(e.kind)).map(hashOf),
-  );
   const liveFinalBlocks = [...metPolicy].filter((hash) => !orphaned.has(hash));
   const violatedBlocks = [...metPolicy].filter((hash) => orphaned.has(hash));
-  return { orphaned, metPolicy, seenIncluded, liveFinalBlocks, violatedBlocks };
+  return { orphaned, metPolicy, liveFinalBlocks, violatedBlocks };
 }
 
 function describeRun(history: ChainHistory, delivery: Evidence[]) {
