@@ -40,7 +40,7 @@ export function buildNetworks(
     }
   }
   let nonceOwners = options.nonceOwners;
-  const owners: NonceOwnerFactory = (network, address) => {
+  const owners: NonceOwnerFactory = (scope, address) => {
     nonceOwners ??= temporalNonceOwners(
       options.client ??
         new Client({
@@ -49,7 +49,7 @@ export function buildNetworks(
         }),
       config.SETTLE_TASK_QUEUE,
     );
-    return nonceOwners(network, address);
+    return nonceOwners(scope, address);
   };
 
   const networks: Record<string, NetworkInfo> = {};

@@ -53,9 +53,12 @@ function toAbiValue(param: AbiParameter, value: OperationArg, where: string): un
     if (typeof value === 'string' && /^0x[0-9a-fA-F]{40}$/.test(value)) return value;
     throw invalid(`${where}: address needs a 0x-prefixed 20-byte hex string`);
   }
-  if (/^bytes\d*$/.test(type)) {
-    if (typeof value === 'string' && /^0x([0-9a-fA-F]{2})*$/.test(value)) return value;
-    throw invalid(`${where}: ${type} needs 0x-prefixed hex`);
+  const bytes = /^bytes(\d*)$/.exec(type);
+  if (bytes) {
+    const size = bytes[1] ? Number(bytes[1]) : undefined;
+    const hex = typeof value === 'string' && /^0x([0-9a-fA-F]{2})*$/.test(value);
+    if (hex && (size === undefined || value.length === 2 + 2 * size)) return value;
+    throw invalid(`${where}: ${type} needs 0x-prefixed hex${size ? ` of ${size} bytes` : ''}`);
   }
   if (type === 'string') return String(value);
   throw invalid(`${where}: unsupported ABI type ${type}`);

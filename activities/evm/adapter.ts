@@ -73,11 +73,32 @@ export class EvmAdapter implements NetworkAdapter {
       chain,
       // Never answer from a cache: a stale head would under-count confirmations and hide reorgs.
       cacheTime: 0,
-      transport: fallback(options.rpcUrls.map((url) => http(url, { timeout, retryCount: 1, retryDelay: 200 }))),
+      // Retries belong to the activity's retry policy (with back-off), not to the transport.
+      transport: fallback(
+        options.rpcUrls.map((url) => http(url, { timeout, retryCount: 0 })),
+        { retryCount: 0 },
+      ),
     });
     this.accounts = Object.fromEntries(
       Object.entries(options.signers).map(([name, key]) => [name, privateKeyToAccount(key)]),
     );
+  }
+
+  private scope?: Promise<string>;
+
+  /**
+   * Nonces belong to a chain, not to a name: the scope adds the genesis hash, so a local chain that was reset (same
+   * name, same id, nonces from 0 again) gets a fresh nonce owner instead of one that would replay old transactions.
+   */
+  private nonceScope(): Promise<string> {
+    this.scope ??= this.client.getBlock({ blockNumber: 0n }).then(
+      (genesis) => `${this.options.network}:${genesis.hash.slice(2, 18)}`,
+      (error: unknown) => {
+        this.scope = undefined;
+        throw error;
+      },
+    );
+    return this.scope;
   }
 
   /** Signer name → address (for logs and tools; never the key). */
@@ -98,7 +119,7 @@ export class EvmAdapter implements NetworkAdapter {
       );
     }
     const key = `${input.actionId}/${input.stepId}/${input.attempt}/${input.for}`;
-    const owner = this.options.nonceOwners(network, account.address);
+    const owner = this.options.nonceOwners(await this.nonceScope(), account.address);
     const chainNonce = await this.client.getTransactionCount({ address: account.address, blockTag: 'pending' });
     const { record, next } = await owner.lookup({ key, chainNonce });
 

@@ -20,15 +20,16 @@ export interface NonceOwner {
   between(from: number, to: number): Promise<NonceRecord[]>;
 }
 
-export type NonceOwnerFactory = (network: string, address: string) => NonceOwner;
+/** `scope` names the chain (network and genesis hash); one owner per (scope, signer address). */
+export type NonceOwnerFactory = (scope: string, address: string) => NonceOwner;
 
 /**
  * Nonce owners as `signerNonces` entity workflows, reached through a Temporal Client: durable across worker crashes
  * and shared by every worker on the task queue.
  */
 export function temporalNonceOwners(client: Client, taskQueue: string): NonceOwnerFactory {
-  return (network, address) => {
-    const workflowId = signerNoncesWorkflowId(network, address);
+  return (scope, address) => {
+    const workflowId = signerNoncesWorkflowId(scope, address);
     const handle = () => client.workflow.getHandle(workflowId);
     return {
       lookup: (input) =>
@@ -50,8 +51,8 @@ export function temporalNonceOwners(client: Client, taskQueue: string): NonceOwn
 /** In-process nonce owners (unit tests, tools): not durable, one process only. */
 export function memoryNonceOwners(): NonceOwnerFactory {
   const books = new Map<string, NonceBook>();
-  return (network, address) => {
-    const id = signerNoncesWorkflowId(network, address);
+  return (scope, address) => {
+    const id = signerNoncesWorkflowId(scope, address);
     const book = books.get(id) ?? new NonceBook();
     books.set(id, book);
     return {
