@@ -245,6 +245,8 @@ export function violatedSighting(track: TrackFacts, policy: FinalityPolicy): Sig
 export function trackState(track: TrackFacts, policy: FinalityPolicy): TrackState {
   const bestKey = bestSightingKey(track);
   const best = bestKey === undefined ? undefined : track.sightings[bestKey];
+  // A transaction that reverted in the block it is in has failed, however deep that block is.
+  if (best?.hash && track.failures.some((f) => f.blockHash === best.hash)) return 'failed';
   // Only live blocks count: a final block that is orphaned moves the step back, and `violatedSighting` raises the alarm.
   if (best && meetsPolicy(best, policy)) return 'final';
   if (track.failures.some((f) => !f.blockHash || !track.orphaned.includes(f.blockHash))) return 'failed';

@@ -115,7 +115,7 @@ describe('ActionSpecSchema', () => {
 
   it('requires an actionId and at least one step', () => {
     expect(issuesOf(ActionSpecSchema, { steps: [LOCK] })).toEqual([
-      'actionId: Invalid input: expected string, received undefined',
+      'actionId: is required',
     ]);
     expect(issuesOf(ActionSpecSchema, withSteps())).toEqual(['steps: an action has at least one step']);
   });
@@ -184,7 +184,7 @@ describe('ActionSpecSchema', () => {
     expect(issuesOf(ActionSpecSchema, withSteps({ ...LOCK, compensation }))).toEqual([
       'steps[0].compensation.signer: must be a signer name (letters, digits, "_", "-"), never a key',
       'steps[0].compensation.to: must be a 0x-prefixed 20-byte hex address or a {{template}}',
-      'steps[0].compensation.function: Invalid input: expected string, received undefined',
+      'steps[0].compensation.function: is required',
     ]);
   });
 
@@ -339,7 +339,7 @@ describe('update schemas', () => {
     expect(issuesOf(RetryStepInputSchema, { step: 'mint', reason: '  ' })).toEqual([
       'reason: must say why (it goes into the audit trail)',
     ]);
-    expect(issuesOf(CompensateInputSchema, {})).toEqual(['reason: Invalid input: expected string, received undefined']);
+    expect(issuesOf(CompensateInputSchema, {})).toEqual(['reason: is required']);
   });
 
   it('requires resolveStep to name the operator, and checks the evidence it carries', () => {

@@ -397,3 +397,29 @@ describe('step machine', () => {
     });
   });
 });
+
+describe('a reverted transaction', () => {
+  it('stays failed when the block it reverted in gathers confirmations', () => {
+    const { reduceStep, newStepRecord } =
+      jest.requireActual<typeof import('../../workflows/step-machine')>('../../workflows/step-machine');
+    const policy = { confirmations: 2 };
+    const meta = { at: '2026-11-26T10:00:00Z', source: 'test' };
+    const block = { number: '5', hash: '0x05' };
+    let step = newStepRecord({ id: 'mint', network: 'chainB', kind: 'evm.call', hasCompensation: false });
+    step = reduceStep(step, { type: 'submitting' }, policy, meta);
+    const evidence = (e: object) => ({ step: 'mint', for: 'operation' as const, source: 'test', ref: '0xabc', ...e });
+    step = reduceStep(
+      step,
+      { type: 'evidence', evidence: evidence({ kind: 'failed', reason: 'execution reverted', block }) as never },
+      policy,
+      meta,
+    );
+    step = reduceStep(
+      step,
+      { type: 'evidence', evidence: evidence({ kind: 'confirmed', confirmations: 3, block }) as never },
+      policy,
+      meta,
+    );
+    expect(step.state).toBe('failed');
+  });
+});

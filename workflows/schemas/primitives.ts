@@ -1,5 +1,10 @@
 import { z } from 'zod';
 
+// A missing field says so, instead of zod's "expected string, received undefined".
+z.config({
+  customError: (issue) => (issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : undefined),
+});
+
 /** Wei, token amounts and block numbers cross boundaries as decimal strings: bigint does not fit a payload. */
 export const DecimalStringSchema = z
   .string()
