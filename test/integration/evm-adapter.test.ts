@@ -150,9 +150,9 @@ it('fails a reverting call before signing, non-retryably, with the decoded reaso
     nonRetryable: true,
     message: 'execution reverted: ZeroAmount()',
   });
-  await expect(
-    evm.submit({ ...input, operation: { ...input.operation, function: MINT_FUNCTION } }),
-  ).rejects.toBeInstanceOf(ApplicationFailure);
+  // The escrow has no mint: the call reverts without data, still a non-retryable failure.
+  const wrong = { ...input, operation: { ...input.operation, function: MINT_FUNCTION } } as SubmitStepInput;
+  await expect(evm.submit(wrong)).rejects.toBeInstanceOf(ApplicationFailure);
   expect(await nonce('pending')).toBe(before);
 });
 
