@@ -8,10 +8,10 @@ import type { Worker } from '@temporalio/worker';
 import { createWalletClient, http, parseAbi } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { actionIdHash } from '../../activities/evm/templates';
-import { bridgeTransfer, type BridgeParams } from '../../client/plans';
+import { bridgeTransfer, burnAttestMint, type BridgeParams } from '../../client/plans';
 import { DEV_KEYS, type LocalChains } from '../../devnet/chains';
 import { buildNetworks } from '../../workers/networks';
-import { statusQuery } from '../../workflows/messages';
+import { evidenceSignal, statusQuery } from '../../workflows/messages';
 import type { ActionStatus } from '../../workflows/schemas/status';
 import { SettlePhase, SettleRefs } from '../../workflows/search-attributes';
 import { BRIDGE, ChainProbe, startTestChains, USER, waitFor, writeTestNetworksFile } from '../support/chains';
@@ -195,4 +195,35 @@ it('unlocks once when the deadline passes before the mint can happen, and ends c
   expect(await probe.events('chainA', 'Unlocked', actionId)).toHaveLength(1);
   expect(await probe.events('chainB', 'Minted', actionId)).toHaveLength(0);
   expect(await probe.balance('chainA', local.chains.chainA.contracts.escrow)).toBe(escrowBefore);
+});
+
+it('burns, waits for the attestation, then mints with the burn message id and the attestation', async () => {
+  const actionId = uniqueId('bam');
+  const spec = burnAttestMint({
+    actionId,
+    from: 'chainA',
+    to: 'chainB',
+    token: { escrow: local.chains.chainA.contracts.escrow, minter: local.chains.chainB.contracts.minter },
+    amount: '250',
+    recipient: USER,
+  });
+  const handle = await start(spec);
+  const burn = await waitFor('the burn to be final', async () => {
+    const status = await handle.query(statusQuery);
+    return status.steps[0].state === 'final' ? status.steps[0] : undefined;
+  });
+  const messageId = burn.output?.messageId;
+  expect(messageId).toMatch(/^0x[0-9a-f]{64}$/);
+  await handle.signal(evidenceSignal, {
+    step: 'attest',
+    kind: 'finalized',
+    output: { attestation: '0xa77e57' },
+    source: 'attester:test',
+  });
+
+  const { status } = await watch(handle);
+  expect(status.phase).toBe('completed');
+  const minted = await probe.events('chainB', 'Minted', actionId);
+  expect(minted).toHaveLength(1);
+  expect(minted[0].args).toMatchObject({ recipient: USER, amount: 250n, messageId });
 });

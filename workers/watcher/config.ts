@@ -1,0 +1,111 @@
+/**
+ * The watcher's configuration: the Temporal connection and networks file it shares with the worker, and its own
+ * `SETTLE_WATCH_*` keys. Parsed once at process start from an env object (not read globally) and passed down.
+ */
+import { z } from 'zod';
+import { DurationSchema } from '../../workflows/schemas/duration';
+import { formatIssues } from '../../workflows/schemas/format-issues';
+import type { FinalityPolicy } from '../../workflows/schemas/action-spec';
+import { NetworkNameSchema } from '../../workflows/schemas/primitives';
+import { ConfigError, WorkerConfigSchema } from '../config';
+import { readNetworksFile, type NetworksFile } from '../network-config';
+
+const NetworkListSchema = z
+  .string()
+  .transform((text) =>
+    text
+      .split(',')
+      .map((name) => name.trim())
+      .filter(Boolean),
+  )
+  .pipe(z.array(NetworkNameSchema).min(1, 'must name at least one network (comma-separated)'));
+
+const PortSchema = z
+  .string()
+  .regex(/^\d+$/, 'must be a TCP port number')
+  .transform(Number)
+  .pipe(
+    z.number().int().min(1, 'must be a TCP port from 1 to 65535').max(65_535, 'must be a TCP port from 1 to 65535'),
+  );
+
+export const WatcherConfigSchema = WorkerConfigSchema.pick({
+  TEMPORAL_ADDRESS: true,
+  TEMPORAL_NAMESPACE: true,
+  SETTLE_LOG_LEVEL: true,
+}).extend({
+  /** The networks file the worker reads: the watcher follows its EVM networks. */
+  SETTLE_CONFIG: z.string({ error: 'is required: the watcher follows the networks of this file' }).min(1),
+  /** Shard: only these networks (comma-separated). Default: every EVM network in the file. */
+  SETTLE_WATCH_NETWORKS: NetworkListSchema.optional(),
+  /** How often each network's head is read. Default: a fifth of its block time, from 100 ms to 2 s. */
+  SETTLE_WATCH_HEAD_POLL: DurationSchema.optional(),
+  /** How often Temporal visibility is listed for running actions (new actions, new refs). */
+  SETTLE_WATCH_REFRESH: DurationSchema.default(2_000),
+  /** Block hashes kept per network, at least; more when a finality policy in use needs more. */
+  SETTLE_WATCH_REORG_DEPTH: z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number of blocks')
+    .transform(Number)
+    .pipe(z.number().int().min(2, 'must be at least 2 blocks').max(100_000))
+    .default(64),
+  /** A submitted transaction neither pending nor mined for this long (checked at least twice) is reported dropped. */
+  SETTLE_WATCH_DROP_AFTER: DurationSchema.default(30_000),
+  /** How long one status query may take before the action is tried again later. */
+  SETTLE_WATCH_QUERY_TIMEOUT: DurationSchema.default(5_000),
+  /** Prometheus text endpoint (`/metrics`); off unless a port is set. */
+  SETTLE_WATCH_METRICS_PORT: PortSchema.optional(),
+  SETTLE_WATCH_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  /** A `metrics` log line this often, or `off`. */
+  SETTLE_WATCH_METRICS_LOG_EVERY: z.union([z.literal('off'), DurationSchema]).default(60_000),
+});
+export type WatcherConfig = z.output<typeof WatcherConfigSchema>;
+
+/** What the watcher needs to know about one network it follows. */
+export interface WatchedNetwork {
+  name: string;
+  chainId: number;
+  rpcUrls: string[];
+  blockTimeMs: number;
+  /** The network's default finality policy (steps may name their own). */
+  finality: FinalityPolicy;
+  headPollMs: number;
+}
+
+export function parseWatcherConfig(env: Record<string, string | undefined>): WatcherConfig {
+  const parsed = WatcherConfigSchema.safeParse(env);
+  if (!parsed.success) throw new ConfigError(`invalid watcher configuration:\n${formatIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+/**
+ * The networks this watcher follows: the EVM networks of the file, or the shard named by SETTLE_WATCH_NETWORKS (a
+ * name the file does not know is a start-up error).
+ *
+ * @example watchedNetworks(readNetworksFile(config.SETTLE_CONFIG), config) // [{ name: 'chainA', … }]
+ */
+export function watchedNetworks(file: NetworksFile, config: WatcherConfig): WatchedNetwork[] {
+  const names = config.SETTLE_WATCH_NETWORKS ?? Object.keys(file.networks);
+  const unknown = names.filter((name) => !file.networks[name]);
+  if (unknown.length > 0) {
+    throw new ConfigError(
+      `SETTLE_WATCH_NETWORKS: ${unknown.map((n) => `"${n}"`).join(', ')} not in the networks file ` +
+        `(it has ${Object.keys(file.networks).join(', ') || 'none'})`,
+    );
+  }
+  return [...new Set(names)].map((name) => {
+    const network = file.networks[name];
+    return {
+      name,
+      chainId: network.chainId,
+      rpcUrls: network.rpcUrls,
+      blockTimeMs: network.blockTime,
+      finality: network.finality,
+      headPollMs: config.SETTLE_WATCH_HEAD_POLL ?? Math.min(Math.max(Math.round(network.blockTime / 5), 100), 2_000),
+    };
+  });
+}
+
+/** Reads SETTLE_CONFIG once and selects the shard. */
+export function loadWatchedNetworks(config: WatcherConfig): WatchedNetwork[] {
+  return watchedNetworks(readNetworksFile(config.SETTLE_CONFIG), config);
+}

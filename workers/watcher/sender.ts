@@ -1,0 +1,68 @@
+/**
+ * Delivers reports to workflows as `evidence` signals: one JSON log line and one count per signal. A workflow that is
+ * gone (completed, terminated) is not an error: its action is no longer followed.
+ */
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { evidenceSignal } from '../../workflows/messages';
+import type { EvidenceInput } from '../../workflows/schemas/evidence';
+import type { Report } from './evidence-rules';
+import { errorText, type Logger } from './log';
+import type { WatcherMetrics } from './metrics';
+import type { WatchedTx } from './watched';
+
+export type Delivery = 'sent' | 'gone' | 'failed';
+
+export interface EvidenceSender {
+  send(tx: WatchedTx, report: Report): Promise<Delivery>;
+}
+
+/** The evidence a report becomes: found by step and ref on its network, from `watcher:<network>`. */
+export function toEvidence(tx: Pick<WatchedTx, 'stepId' | 'network' | 'for'>, report: Report, observedAt: string) {
+  const evidence: EvidenceInput = {
+    step: tx.stepId,
+    network: tx.network,
+    for: tx.for,
+    kind: report.kind,
+    ref: report.ref,
+    ...('block' in report ? { block: report.block } : {}),
+    ...(report.kind === 'confirmed' ? { confirmations: report.confirmations } : {}),
+    ...(report.kind === 'failed' ? { reason: report.reason } : {}),
+    ...(report.kind === 'included' && report.output ? { output: report.output } : {}),
+    source: `watcher:${tx.network}`,
+    observedAt,
+  };
+  return evidence;
+}
+
+export function temporalSender(client: Client, logger: Logger, metrics: WatcherMetrics): EvidenceSender {
+  return {
+    async send(tx, report) {
+      const evidence = toEvidence(tx, report, new Date().toISOString());
+      const line = {
+        network: tx.network,
+        action: tx.actionId,
+        step: tx.stepId,
+        for: tx.for,
+        kind: report.kind,
+        ref: report.ref,
+        ...('block' in report ? { block: report.block } : {}),
+        ...(report.kind === 'confirmed' ? { confirmations: report.confirmations } : {}),
+        ...(report.kind === 'failed' ? { reason: report.reason } : {}),
+      };
+      try {
+        await client.workflow.getHandle(tx.actionId).signal(evidenceSignal, evidence);
+      } catch (error) {
+        if (error instanceof WorkflowNotFoundError) {
+          logger.info('action closed; no longer followed', { action: tx.actionId, network: tx.network });
+          return 'gone';
+        }
+        metrics.count('settle_watcher_signal_failures_total', { network: tx.network });
+        logger.warn('signal failed; will retry', { ...line, error: errorText(error) });
+        return 'failed';
+      }
+      metrics.count('settle_watcher_signals_total', { network: tx.network, kind: report.kind });
+      logger.info('signal', line);
+      return 'sent';
+    },
+  };
+}

@@ -1,0 +1,116 @@
+/**
+ * The transactions of running actions that a watcher follows, as found in the actions' status: each ref with its
+ * step, whether it is the operation's or the compensation's, the step's finality policy and what the workflow
+ * already knows about it.
+ */
+import type { FinalityPolicy } from '../../workflows/schemas/action-spec';
+import type { ActionStatus, Phase, StepStatus } from '../../workflows/schemas/status';
+import type { EvidenceTarget } from '../../workflows/schemas/evidence';
+import type { Inclusion } from './chain';
+import { mergeStatusFacts, noFacts, trackFacts, type ReportedFacts } from './evidence-rules';
+
+export interface WatchedTx {
+  actionId: string;
+  stepId: string;
+  for: EvidenceTarget;
+  network: string;
+  ref: string;
+  policy: FinalityPolicy;
+  /** The track's current ref. Only it is checked for a drop: an older one was replaced on purpose. */
+  current: boolean;
+  /** What the workflow knows (from its status, and from what this watcher sent). */
+  facts: ReportedFacts;
+  /** Chain side, kept by the network's follower. */
+  inclusion?: Inclusion;
+  needsReceipt: boolean;
+  /** Reported blocks older than the kept window must be checked against the chain once. */
+  needsVerify: boolean;
+  missingSince?: number;
+  missingChecks: number;
+  lastPresenceCheck?: number;
+}
+
+/** Phases in which an action still takes evidence. */
+export const WATCHED_PHASES: Phase[] = ['running', 'compensating', 'needs_action'];
+
+const TX_HASH = /^0x[0-9a-fA-F]{64}$/;
+
+/** The refs a status names for one step's track: the current ref, the one it replaced, those in its transitions. */
+function operationRefs(step: StepStatus): string[] {
+  const refs = [
+    step.ref,
+    typeof step.output?.replaces === 'string' ? step.output.replaces : undefined,
+    ...step.transitions.filter((t) => (t.for ?? 'operation') === 'operation').map((t) => t.ref),
+  ];
+  return [...new Set(refs.filter((r): r is string => !!r && TX_HASH.test(r)))];
+}
+
+/**
+ * The transactions to follow in one action's status, on the given networks (`await` steps have none).
+ *
+ * @example watchedTxs(status, new Set(['chainA'])) // [{ stepId: 'lock', for: 'operation', ref: '0x…', … }]
+ */
+export function watchedTxs(status: ActionStatus, networks: ReadonlySet<string>): WatchedTx[] {
+  const found: WatchedTx[] = [];
+  for (const step of status.steps) {
+    if (!networks.has(step.network) || step.kind === 'await') continue;
+    const base = { actionId: status.actionId, stepId: step.id, network: step.network, policy: step.finality };
+    for (const ref of operationRefs(step)) {
+      const view = { ...step, final: step.state === 'final' };
+      found.push(fresh({ ...base, for: 'operation', ref, current: ref === step.ref }, view));
+    }
+    const compensation = step.compensation;
+    if (compensation) {
+      const refs = [...new Set([...compensation.refs, compensation.ref].filter((r): r is string => !!r))];
+      for (const ref of refs.filter((r) => TX_HASH.test(r))) {
+        found.push(
+          fresh({ ...base, for: 'compensation', ref, current: ref === compensation.ref }, trackFacts(compensation)),
+        );
+      }
+    }
+  }
+  return found;
+}
+
+function fresh(
+  identity: Pick<WatchedTx, 'actionId' | 'stepId' | 'for' | 'network' | 'ref' | 'policy' | 'current'>,
+  view: Parameters<typeof mergeStatusFacts>[1],
+): WatchedTx {
+  return {
+    ...identity,
+    facts: mergeStatusFacts(noFacts(), view, identity.ref),
+    needsReceipt: true,
+    needsVerify: true,
+    missingChecks: 0,
+  };
+}
+
+/** Folds a newer reading of the status into a tx already followed: facts only grow; chain-side state is kept. */
+export function refreshTx(tx: WatchedTx, latest: WatchedTx): void {
+  tx.stepId = latest.stepId;
+  tx.policy = latest.policy;
+  tx.current = latest.current;
+  for (const [hash, block] of Object.entries(latest.facts.blocks)) {
+    const known = tx.facts.blocks[hash];
+    tx.facts = {
+      ...tx.facts,
+      // The workflow shows this block as current: it does not know of any reorg of it.
+      orphaned: tx.facts.orphaned.filter((h) => h !== hash),
+      blocks: {
+        ...tx.facts.blocks,
+        [hash]: known
+          ? {
+              number: block.number,
+              confirmations: Math.max(known.confirmations, block.confirmations),
+              finalized: known.finalized || block.finalized,
+              failed: known.failed || block.failed,
+            }
+          : block,
+      },
+    };
+  }
+}
+
+export function txKey(tx: Pick<WatchedTx, 'actionId' | 'for' | 'ref'>): string {
+  return `${tx.actionId}/${tx.for}/${tx.ref.toLowerCase()}`;
+}
