@@ -107,6 +107,27 @@ export class EvmAdapter implements NetworkAdapter {
   }
 
   async submit(input: SubmitStepInput): Promise<SubmitStepResult> {
+    return this.redactingErrors(() => this.submitOnce(input));
+  }
+
+  async check(input: CheckStepInput): Promise<Observation[]> {
+    return this.redactingErrors(() => this.checkNow(input));
+  }
+
+  /**
+   * RPC errors go into activity failures, which are workflow history: they are reduced to viem's short message and
+   * details, with the configured RPC URLs (which may carry API keys) replaced by their position.
+   */
+  private async redactingErrors<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (error instanceof ApplicationFailure) throw error;
+      throw new RpcError(redact(describeError(error), this.options.rpcUrls), this.options.network);
+    }
+  }
+
+  private async submitOnce(input: SubmitStepInput): Promise<SubmitStepResult> {
     const { network } = this.options;
     if (!this.options.send) {
       throw ApplicationFailure.nonRetryable(`sending is not enabled on ${network} in this worker`, 'SendingDisabled');
@@ -335,7 +356,7 @@ export class EvmAdapter implements NetworkAdapter {
    * policy, reorged when the block the workflow knows is no longer canonical, dropped when no version of the
    * transaction is mined or pending, failed with the decoded reason when it reverted.
    */
-  async check(input: CheckStepInput): Promise<Observation[]> {
+  private async checkNow(input: CheckStepInput): Promise<Observation[]> {
     const refs = input.refs.filter((ref) => /^0x[0-9a-fA-F]{64}$/.test(ref)) as Hex[];
     if (refs.length === 0) return [];
     const source = `evm:${this.options.network}`;
@@ -397,6 +418,38 @@ export class EvmAdapter implements NetworkAdapter {
       return revertReason(error);
     }
   }
+}
+
+/** A network or node error: retried by the activity's retry policy. Its message names no RPC URL. */
+export class RpcError extends Error {
+  override name = 'RpcError';
+  constructor(
+    message: string,
+    readonly network: string,
+  ) {
+    super(`${network}: ${message}`);
+  }
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof BaseError)
+    return error.details ? `${error.shortMessage} (${error.details})` : error.shortMessage;
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function redact(message: string, rpcUrls: string[]): string {
+  let text = message;
+  rpcUrls.forEach((url, i) => {
+    const name = `<rpc #${i + 1}>`;
+    text = text.split(url).join(name).split(url.replace(/\/$/, '')).join(name);
+    try {
+      const { origin, host } = new URL(url);
+      text = text.split(origin).join(name).split(host).join(name);
+    } catch {
+      // not a URL: nothing more to hide
+    }
+  });
+  return text;
 }
 
 function isBlockNotFound(error: unknown): boolean {

@@ -114,3 +114,37 @@ describe('plan builders', () => {
     ).toThrow(/amount: must be more than 0/);
   });
 });
+
+describe('RPC errors', () => {
+  it('never carry the RPC URL (it may hold an API key) into the failure that history records', async () => {
+    const { EvmAdapter, RpcError } = await import('../../activities/evm/adapter');
+    const rpcUrl = 'http://127.0.0.1:1/v3/secret-api-key';
+    const evm = new EvmAdapter({
+      network: 'chainA',
+      chainId: 1,
+      rpcUrls: [rpcUrl],
+      send: true,
+      signers: { bridge: KEY },
+      nonceOwners: memoryNonceOwners(),
+    });
+    const refs = [`0x${'ab'.repeat(32)}`];
+    const error = await evm
+      .check({
+        actionId: 'a',
+        stepId: 's',
+        network: 'chainA',
+        for: 'operation',
+        attempt: 1,
+        refs,
+        finality: { confirmations: 1 },
+      })
+      .then(
+        () => new Error('expected a failure'),
+        (e: unknown) => e as Error,
+      );
+    expect(error).toBeInstanceOf(RpcError);
+    expect(error.message).toMatch(/^chainA: /);
+    expect(error.message).not.toContain('secret-api-key');
+    expect(error.message).not.toContain('127.0.0.1:1');
+  });
+});
