@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
+import { createWebhookActivities, type WebhookActivities, type WebhookDeps } from './webhook';
 import type {
   CheckStepInput,
   NetworkAdapter,
@@ -24,6 +25,15 @@ export interface ActivityDeps {
   adapters: Record<string, NetworkAdapter>;
   /** Polling defaults for networks with no configuration (external systems that report by signal). */
   defaultPollIntervalMs?: number;
+  /** Push notifications: the signing secret and the deployment's default URL. Without it, none are sent. */
+  webhook?: WebhookDeps;
+}
+
+/** What the workflow learns about the deployment once per run (a local activity, recorded in history). */
+export interface DeploymentInfo {
+  networks: Record<string, NetworkInfo>;
+  /** Whether transitions of this action are pushed to a webhook. */
+  notifications: boolean;
 }
 
 /**
@@ -41,10 +51,17 @@ export function createActivities(deps: ActivityDeps) {
     return adapter;
   };
 
+  const webhook: WebhookActivities = deps.webhook
+    ? createWebhookActivities(deps.webhook)
+    : { deliverNotification: async () => ({ delivered: false }) };
+
   return {
-    /** Network defaults for the workflow: read once per run (a local activity, recorded in history). */
-    async describeNetworks(networks: string[]): Promise<Record<string, NetworkInfo>> {
+    ...webhook,
+
+    /** Network defaults and notification settings for the workflow: read once per run. */
+    async describeDeployment(input: { networks: string[]; webhook: boolean }): Promise<DeploymentInfo> {
       const described: Record<string, NetworkInfo> = {};
+      const networks = input.networks;
       for (const network of networks) {
         described[network] = deps.networks[network] ?? {
           network,
@@ -55,7 +72,7 @@ export function createActivities(deps: ActivityDeps) {
           canSubmit: false,
         };
       }
-      return described;
+      return { networks: described, notifications: !!deps.webhook && (input.webhook || !!deps.webhook.defaultUrl) };
     },
 
     /** Submits one operation attempt. Idempotent per (action, step, attempt, operation|compensation). */

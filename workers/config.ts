@@ -12,6 +12,10 @@ export const WorkerConfigSchema = z.object({
   /** Path to the networks file (JSON): networks, finality defaults, signers. Without it, only `await` steps run. */
   SETTLE_CONFIG: z.string().min(1).optional(),
   SETTLE_LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
+  /** Signs push notifications (HMAC-SHA256); without it no notification is sent. */
+  SETTLE_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** The deployment's webhook, for actions that name none (may carry a token: it never enters workflow history). */
+  SETTLE_WEBHOOK_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
 });
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
 

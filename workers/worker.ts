@@ -21,7 +21,12 @@ export async function startWorker(config: WorkerConfig, deps?: ActivityDeps): Pr
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.SETTLE_TASK_QUEUE,
     workflowsPath: path.resolve(__dirname, '../workflows'),
-    activities: createActivities(deps ?? (await loadNetworks(config))),
+    activities: createActivities({
+      ...(deps ?? (await loadNetworks(config))),
+      ...(config.SETTLE_WEBHOOK_SECRET
+        ? { webhook: { secret: config.SETTLE_WEBHOOK_SECRET, defaultUrl: config.SETTLE_WEBHOOK_URL } }
+        : {}),
+    }),
   });
   const done = worker.run().finally(() => connection.close());
   return {

@@ -18,6 +18,7 @@ import {
   type TransitionMeta,
 } from './step-machine';
 import type { TemplateContext } from './templates';
+import { newTransitions, START_CURSOR, type TransitionCursor, type TransitionEvent } from '../client/events';
 
 export interface ActionState {
   spec: ActionSpec;
@@ -33,6 +34,8 @@ export interface ActionState {
   updatedAt: string;
   /** Counts every applied change, so waiters can tell that something happened. */
   version: number;
+  /** Push notifications: transitions not yet delivered, in order, and how far the transition lists were read. */
+  notifications?: { outbox: TransitionEvent[]; cursor: TransitionCursor; lastSequence: number };
 }
 
 /** Networks with no configuration require `finalized` evidence. */
@@ -266,4 +269,19 @@ export function stepsTable(state: ActionState): string {
       ...rows,
     ].join('\n') + alarms
   );
+}
+
+/** Appends the transitions recorded since the last call to the notification outbox, numbered in order. */
+export function enqueueNotifications(state: ActionState): void {
+  const notifications = state.notifications;
+  if (!notifications) return;
+  const { events, next } = newTransitions(toActionStatus(state), notifications.cursor, notifications.lastSequence);
+  if (events.length === 0) return;
+  notifications.outbox.push(...events);
+  notifications.cursor = next;
+  notifications.lastSequence += events.length;
+}
+
+export function enableNotifications(state: ActionState): void {
+  state.notifications ??= { outbox: [], cursor: START_CURSOR, lastSequence: 0 };
 }

@@ -25,6 +25,8 @@ import {
   compensationPlan,
   dependenciesMet,
   effectOutstanding,
+  enableNotifications,
+  enqueueNotifications,
   inFlight,
   initialState,
   policyOf,
@@ -72,7 +74,15 @@ const CHECK_OPTIONS: ActivityOptions = {
   retry: { initialInterval: '1s', maximumAttempts: 3 },
 };
 const { submitStep, checkStep } = proxyActivities<SettleActivities>(SUBMIT_OPTIONS);
-const { describeNetworks } = proxyLocalActivities<SettleActivities>({ startToCloseTimeout: '10s' });
+const { describeDeployment } = proxyLocalActivities<SettleActivities>({ startToCloseTimeout: '10s' });
+// A receiver that is down is retried with backoff for a day; after that the event is dropped (and logged).
+const NOTIFY_OPTIONS: ActivityOptions = {
+  startToCloseTimeout: '30s',
+  scheduleToCloseTimeout: '24h',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5m' },
+};
+const { deliverNotification } = proxyActivities<SettleActivities>(NOTIFY_OPTIONS);
+const NOTIFICATION_DRAIN_LIMIT = '24h';
 
 /** Internal state carried across continue-as-new; callers pass only the ActionSpec. */
 export interface ContinuedAction {
@@ -98,7 +108,16 @@ export async function crossNetworkAction(
   const state: ActionState = continued.state ?? initialState(spec, {}, now());
   const runner = new ActionRunner(state);
   runner.install();
-  if (!continued.state) state.networks = await describeNetworks([...new Set(spec.steps.map((s) => s.network))]);
+  if (!continued.state) {
+    const deployment = await describeDeployment({
+      networks: [...new Set(spec.steps.map((s) => s.network))],
+      webhook: spec.webhook !== undefined,
+    });
+    state.networks = deployment.networks;
+    if (deployment.notifications) enableNotifications(state);
+    else if (spec.webhook)
+      log.warn('the action names a webhook, but this worker has no SETTLE_WEBHOOK_SECRET to sign it');
+  }
   runner.ready = true;
   return runner.run(input, continued);
 }
@@ -162,6 +181,7 @@ class ActionRunner {
 
   async run(input: ActionSpecInput, continued: ContinuedAction): Promise<ReturnType<typeof toActionStatus>> {
     this.publish();
+    if (this.state.notifications) void this.deliverNotifications(this.state.notifications);
     const deadline = this.state.spec.deadline;
     if (deadline !== undefined && !TERMINAL_PHASES.includes(this.state.phase)) {
       const remaining = Date.parse(this.state.startedAt) + deadline - Date.now();
@@ -182,7 +202,35 @@ class ActionRunner {
       }
     }
     await condition(allHandlersFinished);
+    // The last transitions (the terminal phase among them) are delivered before the run closes; the phase is final.
+    const outbox = this.state.notifications?.outbox;
+    if (outbox && !(await condition(() => outbox.length === 0, NOTIFICATION_DRAIN_LIMIT))) {
+      log.warn('closing with undelivered notifications', { undelivered: outbox.length });
+    }
     return toActionStatus(this.state);
+  }
+
+  /** One delivery at a time, in sequence order: at least once, never blocking or failing the action. */
+  private async deliverNotifications(notifications: NonNullable<ActionState['notifications']>): Promise<void> {
+    for (;;) {
+      await condition(() => notifications.outbox.length > 0);
+      const event = notifications.outbox[0];
+      try {
+        await deliverNotification.executeWithOptions(
+          {
+            ...NOTIFY_OPTIONS,
+            summary: `notify #${event.sequence}: ${event.step ?? 'phase'} ${event.from} → ${event.to}`,
+          },
+          [{ url: this.state.spec.webhook, actionId: this.state.spec.actionId, sequence: event.sequence, event }],
+        );
+      } catch (error) {
+        log.warn('dropping a notification that could not be delivered', {
+          sequence: event.sequence,
+          error: String(error),
+        });
+      }
+      notifications.outbox.shift();
+    }
   }
 
   /** Starts what can start, and moves the phase on from what the steps say. */
@@ -617,6 +665,7 @@ class ActionRunner {
 
   /** Search attributes only when the phase or the refs change; the steps table for the Web UI every time. */
   private publish(): void {
+    enqueueNotifications(this.state);
     const refs = allRefs(this.state);
     const refsKey = refs.join(',');
     if (this.published.phase !== this.state.phase || this.published.refs !== refsKey) {
