@@ -59,7 +59,8 @@ import { SettleNetworks, SettlePhase, SettleRefs, SettleType } from './search-at
 import { trackState, trackView, type TransitionMeta } from './step-machine';
 
 const SUBMIT_OPTIONS: ActivityOptions = {
-  startToCloseTimeout: '1 minute',
+  // A submission is a few RPC calls; a worker that died mid-submit is noticed after this, and the retry rebroadcasts.
+  startToCloseTimeout: '20s',
   // RPC and network errors are retried without end (backing off); a revert is final and becomes `failed` evidence.
   retry: {
     initialInterval: '1s',
