@@ -13,7 +13,7 @@ import { DEV_KEYS, type LocalChains } from '../../devnet/chains';
 import { buildNetworks } from '../../workers/networks';
 import { evidenceSignal, statusQuery } from '../../workflows/messages';
 import type { ActionStatus } from '../../workflows/schemas/status';
-import { SettlePhase, SettleRefs } from '../../workflows/search-attributes';
+import { SettleNetworks, SettlePhase, SettleRefs, SettleType } from '../../workflows/search-attributes';
 import { BRIDGE, ChainProbe, startTestChains, USER, waitFor, writeTestNetworksFile } from '../support/chains';
 import { createTestWorker, startTestServer, uniqueId } from '../support/temporal';
 
@@ -121,6 +121,8 @@ it('moves the tokens: locked on chain A, the same amount minted on chain B, stat
     return phase === 'completed' ? description.typedSearchAttributes : undefined;
   });
   expect(attributes.get(SettleRefs)).toEqual(expect.arrayContaining(status.steps.map((s) => s.ref)));
+  expect(attributes.get(SettleType)).toBe('bridge-transfer');
+  expect([...(attributes.get(SettleNetworks) ?? [])].sort()).toEqual(['chainA', 'chainB']);
 });
 
 it('moves the lock back when chain A reorgs it away, rebroadcasts the same transaction, and ends with one lock and one mint', async () => {
