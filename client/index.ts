@@ -6,6 +6,7 @@
  * import { SettleClient } from 'settle/client';
  * const settle = await SettleClient.connect();
  */
+export * from './action-id';
 export * from './config';
 export * from './errors';
 export * from './events';

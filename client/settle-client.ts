@@ -31,6 +31,7 @@ import {
   RetryStepInputSchema,
 } from '../workflows/schemas/updates';
 import { SettleNetworks, SettlePhase, SettleRefs, SettleType } from '../workflows/search-attributes';
+import { checkActionId } from './action-id';
 import { resolveClientConfig, type ClientConnectionConfig } from './config';
 import {
   ActionClosedError,
@@ -307,7 +308,7 @@ export class SettleClient {
   }
 
   private handle(actionId: string): WorkflowHandle<typeof crossNetworkAction> {
-    return this.temporal.workflow.getHandle(actionId);
+    return this.temporal.workflow.getHandle(checkActionId(actionId));
   }
 
   private async visible(clauses: string[], limit: number): Promise<ActionSummary[]> {

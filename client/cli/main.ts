@@ -10,6 +10,7 @@ import {
   UpdateRejectedError,
   ValidationError,
 } from '../errors';
+import { checkActionId } from '../action-id';
 import type { SettleClient, SettleClientOptions } from '../settle-client';
 import { HELP, parseCommand, UsageError, type Command } from './args';
 import { EXIT, type ExitCode } from './exit-codes';
@@ -92,6 +93,7 @@ async function prepare(command: Exclude<Command, { name: 'help' }>, io: CliIo): 
   const fileInput = async (file: string | undefined, subject: string) =>
     file === undefined ? undefined : parseJson(await readSource(file, io.readStdin, subject), subject);
 
+  if ('actionId' in command) checkActionId(command.actionId);
   switch (command.name) {
     case 'start': {
       const spec = specFromText(await readSource(command.spec, io.readStdin, 'ActionSpec'));

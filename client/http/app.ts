@@ -5,8 +5,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { ValidationError } from '../../workflows/schemas/format-issues';
-import { IdentifierSchema } from '../../workflows/schemas/primitives';
+import { checkActionId } from '../action-id';
 import type { SettleClient } from '../settle-client';
 import { ReplayGuard, SIGNATURE_HEADER, verifySignature } from '../signature';
 import type { ApiConfig } from './config';
@@ -188,15 +187,7 @@ function bodyOf(request: FastifyRequest): unknown {
 }
 
 function actionIdOf(request: FastifyRequest): string {
-  const { id } = request.params as { id: string };
-  const parsed = IdentifierSchema.safeParse(id);
-  if (!parsed.success) {
-    throw new ValidationError(
-      'action id',
-      parsed.error.issues.map((issue) => ({ path: 'id', message: issue.message })),
-    );
-  }
-  return parsed.data;
+  return checkActionId((request.params as { id: string }).id);
 }
 
 function sameText(given: string, expected: string): boolean {
