@@ -15,6 +15,11 @@ export interface NetworkInfo {
   pollable: boolean;
   /** Whether this worker may submit transactions on it. */
   canSubmit: boolean;
+  /**
+   * Submit again (same attempt) when a transaction is still not included after this long: the adapter replaces it
+   * with the same nonce and higher fees. Unset: a pending transaction is only rebroadcast when reported dropped.
+   */
+  resubmitAfterMs?: number;
 }
 
 export interface SubmitStepInput {

@@ -82,5 +82,6 @@ export function networkInfo(name: string, network: EvmNetworkConfig): NetworkInf
     maxPollIntervalMs: Math.max(network.maxPollInterval ?? 10 * pollIntervalMs, pollIntervalMs),
     pollable: true,
     canSubmit: network.send,
+    ...(network.feeBumpAfter !== undefined ? { resubmitAfterMs: network.feeBumpAfter } : {}),
   };
 }

@@ -15,6 +15,8 @@ export interface RunningWorker {
 }
 
 export async function startWorker(config: WorkerConfig, deps?: ActivityDeps): Promise<RunningWorker> {
+  // The networks file (and every signer's key) is checked before anything connects: a config error comes first.
+  const networks = deps ?? (await loadNetworks(config));
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const worker = await Worker.create({
     connection,
@@ -22,7 +24,7 @@ export async function startWorker(config: WorkerConfig, deps?: ActivityDeps): Pr
     taskQueue: config.SETTLE_TASK_QUEUE,
     workflowsPath: path.resolve(__dirname, '../workflows'),
     activities: createActivities({
-      ...(deps ?? (await loadNetworks(config))),
+      ...networks,
       ...(config.SETTLE_WEBHOOK_SECRET
         ? { webhook: { secret: config.SETTLE_WEBHOOK_SECRET, defaultUrl: config.SETTLE_WEBHOOK_URL } }
         : {}),

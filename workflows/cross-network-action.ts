@@ -428,10 +428,13 @@ class ActionRunner {
     const key = `${stepId}:${target}`;
     const seen = () => JSON.stringify(trackView(track(), policyOf(this.state, stepId)));
     let lastSeen = seen();
+    let lastSubmitAt = Date.now();
+    const resubmitAfter = network?.resubmitAfterMs;
     // One timer per interval, not per report: evidence that arrives in time costs no timer and no poll.
     while (active()) {
       if (this.rebroadcast.delete(key) && operation.kind !== 'await') {
         await this.submit(stepId, this.state.steps[stepId].attempt, target, operation);
+        lastSubmitAt = Date.now();
         continue;
       }
       const interrupted = await condition(() => !active() || this.rebroadcast.has(key), interval, {
@@ -447,6 +450,17 @@ class ActionRunner {
       }
       const news = await this.poll(stepId, target);
       interval = news ? base : Math.min(interval * 2, max);
+      // Still pending after the network's patience: submit again; the adapter replaces it with higher fees.
+      const stuck =
+        operation.kind !== 'await' &&
+        resubmitAfter !== undefined &&
+        !(target === 'operation' && this.state.compensating) &&
+        trackState(track(), policyOf(this.state, stepId)) === 'submitted' &&
+        Date.now() - lastSubmitAt >= resubmitAfter;
+      if (stuck) {
+        await this.submit(stepId, this.state.steps[stepId].attempt, target, operation);
+        lastSubmitAt = Date.now();
+      }
       lastSeen = seen();
     }
   }

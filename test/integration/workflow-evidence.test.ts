@@ -251,6 +251,31 @@ it('polls through checkStep when no evidence arrives, and backs off', async () =
   expect(stepOf(result, 'lock').transitions.at(-1)?.source).toBe('stub:slowchain');
 });
 
+it("submits again, same attempt, when a transaction stays pending past the network's patience", async () => {
+  const stuck = new StubAdapter('stuckchain');
+  // Nothing is seen for the first four polls; then the (replacement) transaction is found, final.
+  stuck.answer = (input, nth) =>
+    nth < 5 ? [] : [{ kind: 'finalized', ref: input.refs.at(-1)!, block: block(90), source: 'stub:stuckchain' }];
+  const feeBumpWorker = await createTestWorker(env, {
+    networks: {
+      stuckchain: networkInfo('stuckchain', { pollIntervalMs: 200, maxPollIntervalMs: 200, resubmitAfterMs: 500 }),
+    },
+    adapters: { stuckchain: stuck },
+  });
+  const actionId = uniqueId('bump');
+  const result = await feeBumpWorker.runUntil(async () => {
+    const handle = await startAction(env, feeBumpWorker, {
+      actionId,
+      steps: [{ id: 'lock', network: 'stuckchain', operation: evmCall('lock(bytes32 id)', ['{{action.idHash}}']) }],
+    });
+    return handle.result();
+  });
+  expect(result.phase).toBe('completed');
+  const submissions = stuck.submissions.filter((s) => s.actionId === actionId);
+  expect(submissions.length).toBeGreaterThanOrEqual(2);
+  expect(new Set(submissions.map((s) => s.attempt))).toEqual(new Set([1]));
+});
+
 it('fails at once with InvalidActionSpec for a spec that reaches the workflow invalid', async () => {
   const actionId = uniqueId('invalid');
   const handle = await env.client.workflow.start('crossNetworkAction', {
