@@ -100,7 +100,7 @@ export function parseCommand(argv: string[]): Command {
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     return { name: 'help', json: false, ...(rest[0] ? { topic: rest[0] } : {}) };
   }
-  const shape = COMMANDS[name];
+  const shape = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!shape) throw new UsageError(`unknown command "${name}"; commands: ${COMMAND_NAMES.join(', ')}`);
   let parsed: { values: Flags; positionals: string[] };
   try {

@@ -56,7 +56,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<ExitCode> {
     return fail(io, false, error);
   }
   if (command.name === 'help') {
-    io.stdout.write(`${HELP[command.topic ?? ''] ?? HELP['']}\n`);
+    const topic = command.topic && Object.hasOwn(HELP, command.topic) ? command.topic : '';
+    io.stdout.write(`${HELP[topic]}\n`);
     return EXIT.ok;
   }
   let client: CliBackend | undefined;

@@ -101,6 +101,7 @@ describe('parseCommand', () => {
 
   it('refuses unknown commands and options, and missing arguments', () => {
     expect(() => parseCommand(['launch'])).toThrow(UsageError);
+    expect(() => parseCommand(['toString'])).toThrow('unknown command "toString"');
     expect(() => parseCommand(['status'])).toThrow('status: expected <id>, got none');
     expect(() => parseCommand(['find', 'a', 'b'])).toThrow('find: expected <ref>, got a b');
     expect(() => parseCommand(['start'])).toThrow('--spec <file|-> is required');

@@ -221,7 +221,11 @@ describe('the client', () => {
 /** A backend where no action exists. */
 const unknownActions = new Proxy({} as CliBackend, {
   get: (_target, name) =>
-    name === 'close' || name === 'then' ? undefined : async () => Promise.reject(new ActionNotFoundError('x')),
+    name === 'then' // not a promise
+      ? undefined
+      : name === 'close'
+        ? async () => undefined
+        : async () => Promise.reject(new ActionNotFoundError('x')),
 });
 
 describe('the CLI parser, in process', () => {
@@ -273,6 +277,10 @@ describe('the CLI parser, in process', () => {
         '--json',
         '-',
         '--confirmations',
+        'toString',
+        '__proto__',
+        'constructor',
+        '--help',
       ),
       fc.string({ maxLength: 8 }),
     );
