@@ -1,6 +1,6 @@
 /**
- * Settle's client library: the typed client, its errors, signature helpers for signed evidence and webhooks, and the
- * contract's schemas and types.
+ * Settle's client library: the typed client, its errors, the plan builders, signature helpers for signed evidence and
+ * webhooks, and the contract's schemas and types.
  *
  * @example
  * import { SettleClient } from 'settle/client';
@@ -10,6 +10,7 @@ export * from './action-id';
 export * from './config';
 export * from './errors';
 export * from './events';
+export * from './plans';
 export * from './settle-client';
 export * from './signature';
 export {
