@@ -29,8 +29,8 @@ describe('watcher configuration', () => {
     const config = parseWatcherConfig({ SETTLE_CONFIG: 'settle.config.json' });
 
     expect(watchedNetworks(FILE, config).map((n) => [n.name, n.headPollMs])).toEqual([
-      ['chainA', 100],
-      ['chainB', 2_000],
+      ['chainA', 50],
+      ['chainB', 1_000],
     ]);
     expect(config).toMatchObject({
       TEMPORAL_ADDRESS: '127.0.0.1:7233',

@@ -18,7 +18,7 @@ function block(number: number, fork = 'a'): BlockRef {
   return { number: String(number), hash: `0x${fork.repeat(2)}${number.toString(16).padStart(62, '0')}` };
 }
 
-function chain(fields: Partial<ChainFacts> & { head: number; orphaned?: string[] }): ChainFacts {
+function chain(fields: Omit<Partial<ChainFacts>, 'head'> & { head: number; orphaned?: string[] }): ChainFacts {
   const { head, orphaned = [], ...rest } = fields;
   return { missing: false, isOrphaned: (b) => orphaned.includes(b.hash), ...rest, head: BigInt(head) };
 }

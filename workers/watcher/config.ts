@@ -37,7 +37,7 @@ export const WatcherConfigSchema = WorkerConfigSchema.pick({
   SETTLE_CONFIG: z.string({ error: 'is required: the watcher follows the networks of this file' }).min(1),
   /** Shard: only these networks (comma-separated). Default: every EVM network in the file. */
   SETTLE_WATCH_NETWORKS: NetworkListSchema.optional(),
-  /** How often each network's head is read. Default: a fifth of its block time, from 100 ms to 2 s. */
+  /** How often each network's head is read. Default: a tenth of its block time, from 50 ms to 1 s. */
   SETTLE_WATCH_HEAD_POLL: DurationSchema.optional(),
   /** How often Temporal visibility is listed for running actions (new actions, new refs). */
   SETTLE_WATCH_REFRESH: DurationSchema.default(2_000),
@@ -100,7 +100,7 @@ export function watchedNetworks(file: NetworksFile, config: WatcherConfig): Watc
       rpcUrls: network.rpcUrls,
       blockTimeMs: network.blockTime,
       finality: network.finality,
-      headPollMs: config.SETTLE_WATCH_HEAD_POLL ?? Math.min(Math.max(Math.round(network.blockTime / 5), 100), 2_000),
+      headPollMs: config.SETTLE_WATCH_HEAD_POLL ?? Math.min(Math.max(Math.round(network.blockTime / 10), 50), 1_000),
     };
   });
 }

@@ -22,6 +22,8 @@ interface WatchedAction {
   /** Whether the status must be read (new action, new refs, an unattributed event, a failed query). */
   stale: boolean;
   lastQueryAt: number;
+  /** The status query in flight, if any: a second reason to read the status waits for it. */
+  reading?: Promise<void>;
   txs: Map<string, WatchedTx>;
   /** Transactions seen in events of this action that its status did not name yet, with when they were seen. */
   unattributed: Map<string, number>;
@@ -163,9 +165,16 @@ export class ActionDirectory implements FollowedActions {
 
   private async readStale(): Promise<void> {
     const now = Date.now();
-    const due = [...this.actions.values()].filter((a) => a.stale && now - a.lastQueryAt >= MIN_REQUERY_MS);
+    const due = [...this.actions.values()].filter(
+      (a) => a.reading || (a.stale && now - a.lastQueryAt >= MIN_REQUERY_MS),
+    );
     for (let i = 0; i < due.length; i += QUERY_CONCURRENCY) {
-      await Promise.all(due.slice(i, i + QUERY_CONCURRENCY).map((action) => this.read(action)));
+      await Promise.all(
+        due.slice(i, i + QUERY_CONCURRENCY).map((action) => {
+          action.reading ??= this.read(action).finally(() => (action.reading = undefined));
+          return action.reading;
+        }),
+      );
     }
   }
 

@@ -29,6 +29,17 @@ export interface FollowerOptions {
 const EVALUATE_CONCURRENCY = 16;
 /** Orphaned hashes remembered, so a late report about one is recognised. */
 const ORPHANED_MEMORY = 10_000;
+/** How long a head waits for the status queries its events asked for. */
+const STATUS_WAIT_MS = 1_000;
+
+/** Waits for `work` at most `ms`; it goes on in the background (its failures are its own to log). */
+async function withinMs(work: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    work.catch(() => undefined),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
+  ]).finally(() => clearTimeout(timer));
+}
 
 export class NetworkFollower {
   readonly window: BlockWindow;
@@ -75,7 +86,7 @@ export class NetworkFollower {
     const { chain, directory, metrics, logger, network } = this.options;
     const latest = await chain.latest();
     if (this.head?.hash === latest.hash) {
-      await directory.retryUnattributed();
+      await withinMs(directory.retryUnattributed(), STATUS_WAIT_MS);
       await this.evaluateAll();
       return;
     }
@@ -121,8 +132,8 @@ export class NetworkFollower {
       }
     }
     const events = (await Promise.all(change.added.map((block) => chain.actionEvents(block.hash)))).flat();
-    if (events.length > 0) await directory.hint(events);
-    else await directory.retryUnattributed();
+    // Status queries wait for a worker: when none answers, the heads go on and the answer is used when it comes.
+    await withinMs(events.length > 0 ? directory.hint(events) : directory.retryUnattributed(), STATUS_WAIT_MS);
     await this.evaluateAll();
     metrics.set(
       'settle_watcher_head_lag_seconds',

@@ -35,6 +35,8 @@ export function toEvidence(tx: Pick<WatchedTx, 'stepId' | 'network' | 'for'>, re
 }
 
 export function temporalSender(client: Client, logger: Logger, metrics: WatcherMetrics): EvidenceSender {
+  // While Temporal is unreachable every due report fails on every head: one warning per distinct error per 30 s.
+  const warned = new Map<string, number>();
   return {
     async send(tx, report) {
       const evidence = toEvidence(tx, report, new Date().toISOString());
@@ -49,6 +51,7 @@ export function temporalSender(client: Client, logger: Logger, metrics: WatcherM
         ...(report.kind === 'confirmed' ? { confirmations: report.confirmations } : {}),
         ...(report.kind === 'failed' ? { reason: report.reason } : {}),
       };
+      const started = Date.now();
       try {
         await client.workflow.getHandle(tx.actionId).signal(evidenceSignal, evidence);
       } catch (error) {
@@ -57,11 +60,15 @@ export function temporalSender(client: Client, logger: Logger, metrics: WatcherM
           return 'gone';
         }
         metrics.count('settle_watcher_signal_failures_total', { network: tx.network });
-        logger.warn('signal failed; will retry', { ...line, error: errorText(error) });
+        const text = errorText(error);
+        if (Date.now() - (warned.get(text) ?? 0) >= 30_000) {
+          warned.set(text, Date.now());
+          logger.warn('signal failed; will retry', { ...line, error: text });
+        }
         return 'failed';
       }
       metrics.count('settle_watcher_signals_total', { network: tx.network, kind: report.kind });
-      logger.info('signal', line);
+      logger.info('signal', { ...line, signalMs: Date.now() - started });
       return 'sent';
     },
   };
