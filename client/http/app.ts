@@ -46,6 +46,7 @@ export function buildApi({ settle, config, now }: ApiOptions): FastifyInstance {
   const app = Fastify({
     logger: config.SETTLE_API_LOG_LEVEL === 'silent' ? false : { level: config.SETTLE_API_LOG_LEVEL },
     bodyLimit: config.SETTLE_API_BODY_LIMIT,
+    forceCloseConnections: true,
   });
   const routes: Route[] = [];
   app.addHook('onRoute', (route) => {
@@ -124,8 +125,9 @@ export function buildApi({ settle, config, now }: ApiOptions): FastifyInstance {
     const actionId = actionIdOf(request);
     const first = await settle.status(actionId);
     reply.hijack();
+    // The response's 'close' fires when the client goes away (the request's fires once its body is read).
     const gone = new AbortController();
-    request.raw.once('close', () => gone.abort());
+    reply.raw.once('close', () => gone.abort());
     await streamTransitions(reply.raw, {
       first,
       read: () => settle.status(actionId),

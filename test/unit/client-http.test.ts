@@ -102,3 +102,38 @@ describe('configuration', () => {
     expect(() => resolveClientConfig({ ...home, SETTLE_CONNECT_TIMEOUT_MS: 'soon' })).toThrow(ClientConfigError);
   });
 });
+
+describe('events stream', () => {
+  it('stops reading the status once the client goes away', async () => {
+    let reads = 0;
+    const running = {
+      actionId: 'a-1',
+      type: 'demo',
+      phase: 'running',
+      progress: { total: 1, locallyConfirmed: 0, final: 0 },
+      steps: [],
+      alarms: [],
+      phaseTransitions: [],
+      startedAt: '2026-01-01T00:00:00Z',
+      updatedAt: '2026-01-01T00:00:00Z',
+    };
+    const settle = { status: async () => (reads++, running) } as unknown as ApiBackend;
+    const app = api({ SETTLE_SSE_POLL_INTERVAL: '20ms' }, settle);
+    const address = await app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const controller = new AbortController();
+      const response = await fetch(`${address}/v1/actions/a-1/events`, { signal: controller.signal });
+      const reader = response.body!.getReader();
+      await reader.read();
+      await new Promise((r) => setTimeout(r, 200));
+      expect(reads).toBeGreaterThan(3);
+      controller.abort();
+      await new Promise((r) => setTimeout(r, 100));
+      const afterLeaving = reads;
+      await new Promise((r) => setTimeout(r, 200));
+      expect(reads).toBe(afterLeaving);
+    } finally {
+      await app.close();
+    }
+  });
+});
