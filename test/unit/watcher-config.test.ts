@@ -92,6 +92,17 @@ describe('watcher metrics and logs', () => {
     }
   });
 
+  it('flattens the metrics for the periodic log line', () => {
+    const metrics = new WatcherMetrics();
+    metrics.count('settle_watcher_reorgs_total', { network: 'chainB' });
+    metrics.set('settle_watcher_watched_actions', {}, 3);
+
+    expect(metrics.snapshot()).toEqual({
+      'settle_watcher_reorgs_total{network=chainB}': 1,
+      settle_watcher_watched_actions: 3,
+    });
+  });
+
   it('writes one JSON object per line, at or above its level', () => {
     const lines: string[] = [];
     const logger = jsonLogger('info', (line) => lines.push(line));
