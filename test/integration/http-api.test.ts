@@ -284,6 +284,13 @@ describe('events', () => {
     const replay = await readEvents(`/v1/actions/${actionId}/events`, async () => undefined);
     expect(replay.map((e) => e.data)).toEqual(events.map((e) => e.data));
     expect((await call('GET', '/v1/actions/nobody-here/events')).status).toBe(404);
+    // Once ended, the action takes no more evidence or updates.
+    const late = await postEvidence(actionId, { step: 'pay', kind: 'finalized', source: 'w:late' });
+    expect(late).toMatchObject({
+      status: 409,
+      body: { error: `action "${actionId}" is closed: evidence is not possible any more` },
+    });
+    expect((await call('POST', `/v1/actions/${actionId}/cancel`, { reason: 'late' }, operator)).status).toBe(409);
   });
 });
 
