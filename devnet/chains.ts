@@ -212,7 +212,8 @@ export function localNetworksFile(
           rpcUrls: [options.rpcUrls?.[chain.name] ?? chain.rpcUrl],
           finality: { confirmations: options.confirmations ?? 3 },
           blockTime: chain.blockTimeMs,
-          pollInterval: options.pollIntervalMs ?? chain.blockTimeMs,
+          // The watcher is the fast path; polling is the fallback when it is not running.
+          pollInterval: options.pollIntervalMs ?? 4 * chain.blockTimeMs,
           send: true,
           signers: ['bridge'],
         },

@@ -9,7 +9,11 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { DEFAULT_CHAINS, startLocalChains, writeLocalState, type ChainSpec } from '../devnet/chains';
 import { runDemoTransfer } from '../devnet/demo';
 import { startTemporalServer, TemporalServerConfigSchema } from '../devnet/temporal-server';
+import { createWriteStream } from 'node:fs';
+import path from 'node:path';
 import { parseWorkerConfig } from './config';
+import { parseWatcherConfig, runWatcher } from './watcher';
+import { jsonLogger } from './watcher/log';
 import { startWorker } from './worker';
 
 function chainSpecs(env: NodeJS.ProcessEnv): ChainSpec[] {
@@ -54,6 +58,16 @@ async function main(): Promise<void> {
     const config = parseWorkerConfig({ ...process.env, TEMPORAL_ADDRESS: address, SETTLE_CONFIG: networksFile });
     const worker = await startWorker(config);
     stops.push(() => worker.shutdown());
+    // The chain watcher pushes confirmations as blocks arrive; its JSON log lines go to .settle/watcher.log.
+    const watcherLog = createWriteStream(path.join(serverConfig.SETTLE_STATE_DIR, 'watcher.log'), { flags: 'a' });
+    const watcher = await runWatcher(
+      parseWatcherConfig({ ...process.env, TEMPORAL_ADDRESS: address, SETTLE_CONFIG: networksFile }),
+      jsonLogger('info', (line) => watcherLog.write(line)),
+    );
+    stops.push(async () => {
+      await watcher.stop();
+      watcherLog.end();
+    });
     const ui = `${server.uiUrl}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows`;
     process.stdout.write(
       [
@@ -63,7 +77,8 @@ async function main(): Promise<void> {
             `settle: ${c.name}: chain id ${c.chainId} on ${c.rpcUrl}, a block every ${c.blockTimeMs} ms; ` +
             `escrow ${c.contracts.escrow}, minter ${c.contracts.minter}`,
         ),
-        `settle: worker on task queue "${config.SETTLE_TASK_QUEUE}" (networks file ${networksFile}); Ctrl-C stops everything`,
+        `settle: worker on task queue "${config.SETTLE_TASK_QUEUE}" (networks file ${networksFile})`,
+        `settle: chain watcher on ${Object.keys(local.chains).join(', ')} (log: ${serverConfig.SETTLE_STATE_DIR}/watcher.log); Ctrl-C stops everything`,
         '',
       ].join('\n'),
     );

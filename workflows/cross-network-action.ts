@@ -146,6 +146,7 @@ function now(): string {
 class ActionRunner {
   /** One follower per step attempt; a retry starts a new one and the old one stops. */
   private readonly running = new Set<string>();
+  private readonly timed = new Set<string>();
   private readonly rebroadcast = new Set<string>();
   private readonly compensationRunning = new Set<string>();
   private published = { phase: '', refs: '' };
@@ -333,7 +334,10 @@ class ActionRunner {
     const { state } = this;
     const spec = stepSpec(state, stepId);
     applyStepEvent(state, stepId, { type: 'start' }, { at: now(), source: SOURCE });
-    if (spec.timeout !== undefined) {
+    const key = `${stepId}#${attempt}`;
+    // A step followed again (its final block was orphaned) keeps the timeout it had: it is armed once per attempt.
+    if (spec.timeout !== undefined && !this.timed.has(key)) {
+      this.timed.add(key);
       const remaining = Date.parse(state.steps[stepId].startedAt!) + spec.timeout - Date.now();
       void this.stepTimer(stepId, attempt, spec.timeout, Math.max(remaining, 1));
     }
@@ -353,6 +357,8 @@ class ActionRunner {
       await this.submit(stepId, attempt, 'operation', spec.operation);
     }
     await this.follow(stepId, 'operation', active, spec.operation);
+    // Done following; if the step later leaves `final` (a deep reorg), `advance()` follows it again.
+    this.running.delete(key);
   }
 
   private async followCompensation(stepId: string): Promise<void> {

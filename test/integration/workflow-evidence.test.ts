@@ -223,6 +223,51 @@ it('raises a finality violation when a final block is orphaned, and stops claimi
   await handle.terminate('test done');
 });
 
+it('follows a step again after its final block is orphaned, and completes once it is final anew', async () => {
+  const chain = new StubAdapter('reorgchain');
+  let reincluded = false;
+  chain.answer = (input) =>
+    reincluded
+      ? [{ kind: 'confirmed', ref: input.refs[0], block: block(12, 'd'), confirmations: 2, source: 'stub' }]
+      : [];
+  const pollingWorker = await createTestWorker(env, {
+    networks: { reorgchain: networkInfo('reorgchain', { pollIntervalMs: 300, maxPollIntervalMs: 300 }) },
+    adapters: { reorgchain: chain },
+  });
+  const actionId = uniqueId('refollow');
+  const result = await pollingWorker.runUntil(async () => {
+    const handle = await startAction(env, pollingWorker, {
+      actionId,
+      steps: [
+        { id: 'lock', network: 'reorgchain', operation: evmCall('lock(bytes32 id)', ['{{action.idHash}}']) },
+        // Keeps the action open while lock is final, orphaned, and final again.
+        { id: 'attest', network: 'attester', operation: { kind: 'await' } },
+      ],
+    });
+    await waitForStatus(handle, (s) => stepOf(s, 'lock').state === 'submitted');
+    const ref = refFor(actionId, 'lock', 1);
+    await signal(handle, {
+      step: 'lock',
+      kind: 'confirmed',
+      ref,
+      block: block(11, 'c'),
+      confirmations: 2,
+      source: 'w',
+    });
+    await waitForStatus(handle, (s) => stepOf(s, 'lock').state === 'final');
+    await signal(handle, { step: 'lock', kind: 'reorged', block: block(11, 'c'), source: 'w' });
+    await waitForStatus(handle, (s) => s.alarms.length === 1 && stepOf(s, 'lock').state === 'submitted');
+    reincluded = true;
+    // Only polling can bring lock back: nothing else reports it.
+    await waitForStatus(handle, (s) => stepOf(s, 'lock').state === 'final');
+    await signal(handle, { step: 'attest', kind: 'finalized', source: 'attester' });
+    return handle.result();
+  });
+  expect(result.phase).toBe('completed');
+  expect(stepOf(result, 'lock').block).toEqual(block(12, 'd'));
+  expect(result.alarms).toHaveLength(1);
+});
+
 it('polls through checkStep when no evidence arrives, and backs off', async () => {
   const polled = new StubAdapter('slowchain');
   const pollingWorker = await createTestWorker(env, {

@@ -78,8 +78,13 @@ export const StepStatusSchema = z.object({
   attempt: z.number(),
   finality: FinalityPolicySchema,
   ref: z.string().optional(),
+  /** Every ref of this attempt's operation (replacements included), and earlier attempts' refs. */
+  refs: z.array(z.string()).optional(),
+  retiredRefs: z.array(z.string()).optional(),
   block: BlockRefSchema.optional(),
   confirmations: z.number().optional(),
+  /** Blocks this attempt was seen in that are known to be orphaned. */
+  orphaned: z.array(z.string()).optional(),
   output: StepOutputSchema.optional(),
   error: z.string().optional(),
   startedAt: z.string().optional(),
