@@ -1,12 +1,9 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import { createWebhookActivities, WebhookDeliveryError, type Notification } from '../../activities/webhook';
 import { newTransitions, SettleClient, START_CURSOR, verifyNotification, type TransitionEvent } from '../../client';
 import { createTestWorker, startTestServer, uniqueId } from '../support/temporal';
-import { closeSignal, transitionSignal } from './webhook-outbox-workflow';
 
 const SECRET = 'webhook-secret-0123456789';
 
@@ -136,7 +133,7 @@ describe('deliverNotification against a real HTTP receiver', () => {
   });
 });
 
-describe('delivery through Temporal: an outbox, one at a time, retried with backoff', () => {
+describe('delivery from a real action: an outbox, one at a time, retried with backoff', () => {
   let env: TestWorkflowEnvironment;
   beforeAll(async () => {
     env = await startTestServer();
@@ -145,85 +142,63 @@ describe('delivery through Temporal: an outbox, one at a time, retried with back
     await env?.teardown();
   });
 
-  it('delivers every transition of an action in order, including after the receiver was down for a while', async () => {
-    // The transitions of a real action, run to completion on the real workflow.
-    const actionWorker = await createTestWorker(env, { networks: {}, adapters: {} });
-    const settle = new SettleClient(env.client, actionWorker.options.taskQueue);
-    const actionId = uniqueId('notified');
-    const final = await actionWorker.runUntil(async () => {
+  it('pushes every transition of a real action to its webhook, in order, after the receiver was down for a while', async () => {
+    const receiver = new Receiver();
+    const port = await receiver.listen();
+    await receiver.close(); // down while the action runs
+    const worker = await createTestWorker(env, {
+      networks: {},
+      adapters: {},
+      webhook: { secret: SECRET, timeoutMs: 1_000 },
+    });
+    const settle = new SettleClient(env.client, worker.options.taskQueue);
+    const actionId = uniqueId('pushed');
+    const block = { number: '1', hash: '0x01' };
+    const final = await worker.runUntil(async () => {
       await settle.start({
         actionId,
+        webhook: `http://127.0.0.1:${port}/settle`,
         steps: [
           { id: 'attest', network: 'attester', operation: { kind: 'await' } },
           { id: 'pay', network: 'bank', operation: { kind: 'await' }, after: [{ step: 'attest' }] },
         ],
       });
-      await settle.evidence(actionId, {
-        step: 'attest',
-        kind: 'included',
-        ref: '0x0a',
-        block: { number: '1', hash: '0x01' },
-        source: 'w',
-      });
-      await settle.evidence(actionId, {
-        step: 'attest',
-        kind: 'finalized',
-        ref: '0x0a',
-        block: { number: '1', hash: '0x01' },
-        source: 'w',
-      });
+      await settle.evidence(actionId, { step: 'attest', kind: 'included', ref: '0x0b', block, source: 'w' });
+      await settle.evidence(actionId, { step: 'attest', kind: 'finalized', ref: '0x0b', block, source: 'w' });
       await settle.evidence(actionId, { step: 'pay', kind: 'finalized', source: 'w' });
-      return settle.waitFor(actionId, { phase: 'completed' }, { pollIntervalMs: 100 });
-    });
-    const transitions = newTransitions(final, START_CURSOR, 0).events;
-    expect(transitions.length).toBe(4);
-
-    // The receiver is down when the transitions are queued.
-    const receiver = new Receiver();
-    const port = await receiver.listen();
-    await receiver.close();
-
-    const taskQueue = uniqueId('outbox');
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowsPath: path.resolve(__dirname, 'webhook-outbox-workflow.ts'),
-      activities: createWebhookActivities({
-        secret: SECRET,
-        defaultUrl: `http://127.0.0.1:${port}/settle`,
-        timeoutMs: 1_000,
-      }),
-    });
-    const delivered = await worker.runUntil(async () => {
-      const handle = await env.client.workflow.start('notificationOutbox', {
-        taskQueue,
-        workflowId: uniqueId('outbox'),
-        args: [{ actionId }],
-      });
-      for (const { sequence: _sequence, ...transition } of transitions)
-        await handle.signal(transitionSignal, transition);
-      await new Promise((r) => setTimeout(r, 2_500));
+      // The action completes while its receiver is down: notifications never hold it back.
+      const completed = await settle.waitFor(actionId, { phase: 'completed' }, { pollIntervalMs: 100 });
       expect(receiver.processed).toEqual([]);
-      // Back up, and still flaky for a moment.
-      receiver.failNext = 2;
+      await new Promise((r) => setTimeout(r, 1_500));
       await receiver.listen(port);
-      await handle.signal(closeSignal);
-      return handle.result();
+      // The run closes once its outbox has drained.
+      const handle = settle.temporal.workflow.getHandle(actionId);
+      await handle.result();
+      // The first notification took several attempts: the receiver really was down.
+      const events = (await handle.fetchHistory()).events ?? [];
+      const firstDelivery = events.find(
+        (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'deliverNotification',
+      );
+      const started = events.find(
+        (e) =>
+          e.activityTaskStartedEventAttributes?.scheduledEventId?.toString() === firstDelivery?.eventId?.toString(),
+      );
+      expect(started?.activityTaskStartedEventAttributes?.attempt).toBeGreaterThan(1);
+      return completed;
     });
     await receiver.close();
 
-    expect(delivered).toEqual([1, 2, 3, 4]);
-    expect(receiver.processed.map((n) => n.id)).toEqual([1, 2, 3, 4].map((s) => `${actionId}:${s}`));
-    expect(receiver.processed.map((n) => n.event)).toEqual(transitions);
-    expect(receiver.attempts.slice(0, 2)).toEqual([
-      { key: `${actionId}:1`, status: 503 },
-      { key: `${actionId}:1`, status: 503 },
+    const transitions = newTransitions(final, START_CURSOR, 0).events;
+    expect(transitions.map((t) => `${t.step ?? 'phase'}:${t.to}`)).toEqual([
+      'attest:included',
+      'attest:final',
+      'pay:final',
+      'phase:completed',
     ]);
+    expect(receiver.processed.map((n) => n.id)).toEqual(transitions.map((t) => `${actionId}:${t.sequence}`));
+    expect(receiver.processed.map((n) => n.event)).toEqual(transitions);
     // One at a time: no attempt for a later transition before the earlier one was accepted.
     const attempted = receiver.attempts.map((a) => Number(a.key.split(':').at(-1)));
     expect(attempted).toEqual([...attempted].sort((x, y) => x - y));
-    expect(receiver.attempts.filter((a) => a.status === 200).map((a) => a.key)).toEqual(
-      [1, 2, 3, 4].map((s) => `${actionId}:${s}`),
-    );
   });
 });
