@@ -1,8 +1,8 @@
 /**
  * Push notifications: POSTs one transition of an action to its webhook, signed, with an idempotency key.
  *
- * What the workflow must do to deliver every transition at least once, in order, per action, without ever blocking
- * or failing the action:
+ * What the workflow must do (and crossNetworkAction does) to deliver every transition at least once, in order, per
+ * action, without ever blocking or failing the action:
  * 1. Keep an outbox in the action's state: each step transition and each phase transition, when it is recorded, is
  *    appended as a `TransitionEvent` (client/events.ts) with `sequence` = previous + 1 (starting at 1). The outbox and
  *    the last sequence are carried across continue-as-new, so sequences never restart.
