@@ -25,7 +25,7 @@
  * Receivers verify with `verifyNotification` (client/signature.ts) and deduplicate on the `idempotency-key` header.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import type { TransitionEvent } from '../client/events';
+import type { TransitionEvent } from '../workflows/transition-events';
 import { IDEMPOTENCY_KEY_HEADER, SIGNATURE_HEADER, signBody } from '../client/signature';
 
 export interface WebhookDeps {

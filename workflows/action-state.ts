@@ -18,7 +18,7 @@ import {
   type TransitionMeta,
 } from './step-machine';
 import type { TemplateContext } from './templates';
-import { newTransitions, START_CURSOR, type TransitionCursor, type TransitionEvent } from '../client/events';
+import { newTransitions, START_CURSOR, type TransitionCursor, type TransitionEvent } from './transition-events';
 
 export interface ActionState {
   spec: ActionSpec;

@@ -114,9 +114,7 @@ describe('ActionSpecSchema', () => {
   });
 
   it('requires an actionId and at least one step', () => {
-    expect(issuesOf(ActionSpecSchema, { steps: [LOCK] })).toEqual([
-      'actionId: is required',
-    ]);
+    expect(issuesOf(ActionSpecSchema, { steps: [LOCK] })).toEqual(['actionId: is required']);
     expect(issuesOf(ActionSpecSchema, withSteps())).toEqual(['steps: an action has at least one step']);
   });
 
