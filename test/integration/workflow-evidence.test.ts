@@ -268,7 +268,7 @@ it('follows a step again after its final block is orphaned, and completes once i
   expect(result.alarms).toHaveLength(1);
 });
 
-it('polls through checkStep when no evidence arrives, and backs off', async () => {
+it('polls through checkStep when no evidence arrives', async () => {
   const polled = new StubAdapter('slowchain');
   const pollingWorker = await createTestWorker(env, {
     networks: {
@@ -319,6 +319,33 @@ it("submits again, same attempt, when a transaction stays pending past the netwo
   const submissions = stuck.submissions.filter((s) => s.actionId === actionId);
   expect(submissions.length).toBeGreaterThanOrEqual(2);
   expect(new Set(submissions.map((s) => s.attempt))).toEqual(new Set([1]));
+});
+
+it("backs off between polls that bring no news, up to the network's cap", async () => {
+  const quiet = new StubAdapter('quietchain');
+  quiet.answer = (input, nth) =>
+    nth < 5 ? [] : [{ kind: 'finalized', ref: input.refs[0], block: block(95), source: 'stub:quietchain' }];
+  const backoffWorker = await createTestWorker(env, {
+    networks: { quietchain: networkInfo('quietchain', { pollIntervalMs: 100, maxPollIntervalMs: 400 }) },
+    adapters: { quietchain: quiet },
+  });
+  const actionId = uniqueId('backoff');
+  const waits = await backoffWorker.runUntil(async () => {
+    const handle = await startAction(env, backoffWorker, {
+      actionId,
+      steps: [{ id: 'lock', network: 'quietchain', operation: evmCall('lock(bytes32 id)', ['{{action.idHash}}']) }],
+    });
+    await handle.result();
+    const history = await handle.fetchHistory();
+    return history.events
+      ?.filter((e) => e.timerStartedEventAttributes)
+      .map(
+        (e) =>
+          Number(e.timerStartedEventAttributes!.startToFireTimeout!.seconds ?? 0) * 1000 +
+          Math.round((e.timerStartedEventAttributes!.startToFireTimeout!.nanos ?? 0) / 1e6),
+      );
+  });
+  expect(waits).toEqual([100, 200, 400, 400, 400]);
 });
 
 it('fails at once with InvalidActionSpec for a spec that reaches the workflow invalid', async () => {

@@ -418,6 +418,10 @@ it('keeps search attributes current and findable through visibility', async () =
     throw new Error(`not found by ${query}`);
   };
   await eventually(`SettleRefs = '${ref}'`);
+  // The Web UI shows a table of the steps as the run's current details.
+  const metadata = (await handle.query('__temporal_workflow_metadata')) as { currentDetails?: string };
+  expect(metadata.currentDetails).toContain('| lock | chainA | submitted |');
+  expect(metadata.currentDetails).toContain('0/2 locally confirmed');
   await eventually(`SettlePhase = 'running' AND SettleType = 'bridge-transfer' AND SettleNetworks = 'attester'`);
   await signal(handle, { ref, kind: 'confirmed', block: block(70), confirmations: 1, source: 'watcher' });
   await signal(handle, { step: 'attest', kind: 'finalized', source: 'attester' });
