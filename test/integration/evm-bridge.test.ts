@@ -15,6 +15,7 @@ import { evidenceSignal, statusQuery } from '../../workflows/messages';
 import type { ActionStatus } from '../../workflows/schemas/status';
 import { SettleNetworks, SettlePhase, SettleRefs, SettleType } from '../../workflows/search-attributes';
 import { BRIDGE, ChainProbe, startTestChains, USER, waitFor, writeTestNetworksFile } from '../support/chains';
+import { recordHistory } from '../support/histories';
 import { createTestWorker, startTestServer, uniqueId } from '../support/temporal';
 
 let env: TestWorkflowEnvironment;
@@ -123,6 +124,12 @@ it('moves the tokens: locked on chain A, the same amount minted on chain B, stat
   expect(attributes.get(SettleRefs)).toEqual(expect.arrayContaining(status.steps.map((s) => s.ref)));
   expect(attributes.get(SettleType)).toBe('bridge-transfer');
   expect([...(attributes.get(SettleNetworks) ?? [])].sort()).toEqual(['chainA', 'chainB']);
+
+  await recordHistory('evm-bridge-transfer', handle);
+  for await (const owner of env.client.workflow.list({ query: "WorkflowType = 'signerNonces'" })) {
+    await recordHistory('signer-nonces', env.client.workflow.getHandle(owner.workflowId));
+    break;
+  }
 });
 
 it('moves the lock back when chain A reorgs it away, rebroadcasts the same transaction, and ends with one lock and one mint', async () => {
