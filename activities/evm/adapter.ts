@@ -19,7 +19,7 @@ import type { EvmOperation, FinalityPolicy } from '../../workflows/schemas/actio
 import type { NonceRecord } from '../../workflows/signer-nonces';
 import type { CheckStepInput, NetworkAdapter, Observation, SubmitStepInput, SubmitStepResult } from '../types';
 import { parseFunction, toAbiArgs } from './abi-args';
-import { decodeReceiptLogs, isRevert, KNOWN_ERRORS, revertReason } from './known-abi';
+import { decodeReceiptLogs, isRevert, KNOWN_ERRORS, replayRevertReason, revertReason } from './known-abi';
 import type { NonceOwner, NonceOwnerFactory } from './nonce-owner';
 import { resolveTemplates } from './templates';
 
@@ -401,22 +401,8 @@ export class EvmAdapter implements NetworkAdapter {
     return !!tagged && tagged.number !== null && tagged.number >= blockNumber;
   }
 
-  /** Replays a reverted transaction against the state before its block to read the reason. */
-  private async revertReasonOf(receipt: TransactionReceipt): Promise<string> {
-    try {
-      const tx = await this.client.getTransaction({ hash: receipt.transactionHash });
-      await this.client.call({
-        account: tx.from,
-        to: tx.to ?? undefined,
-        data: tx.input,
-        value: tx.value,
-        gas: tx.gas,
-        blockNumber: receipt.blockNumber - 1n,
-      });
-      return 'reverted on chain (the replay before its block succeeds)';
-    } catch (error) {
-      return revertReason(error);
-    }
+  private revertReasonOf(receipt: TransactionReceipt): Promise<string> {
+    return replayRevertReason(this.client, receipt);
   }
 }
 

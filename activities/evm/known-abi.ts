@@ -6,6 +6,8 @@ import {
   type Abi,
   type AbiEvent,
   type Log,
+  type PublicClient,
+  type TransactionReceipt,
 } from 'viem';
 import escrow from '../../contracts/artifacts/BridgeEscrow.json';
 import minter from '../../contracts/artifacts/BridgeMinter.json';
@@ -106,4 +108,22 @@ export function isRevert(error: unknown): boolean {
   if (error.walk((e) => e instanceof ContractFunctionRevertedError)) return true;
   const text = `${error.shortMessage} ${error.details ?? ''}`.toLowerCase();
   return text.includes('revert') || text.includes('execution reverted');
+}
+
+/** Replays a reverted transaction against the state before its block to read the reason. */
+export async function replayRevertReason(client: PublicClient, receipt: TransactionReceipt): Promise<string> {
+  try {
+    const tx = await client.getTransaction({ hash: receipt.transactionHash });
+    await client.call({
+      account: tx.from,
+      to: tx.to ?? undefined,
+      data: tx.input,
+      value: tx.value,
+      gas: tx.gas,
+      blockNumber: receipt.blockNumber - 1n,
+    });
+    return 'reverted on chain (the replay before its block succeeds)';
+  } catch (error) {
+    return revertReason(error);
+  }
 }

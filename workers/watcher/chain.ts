@@ -15,7 +15,7 @@ import {
   type PublicClient,
   type TransactionReceipt,
 } from 'viem';
-import { decodeReceiptLogs, KNOWN_EVENTS, revertReason } from '../../activities/evm/known-abi';
+import { decodeReceiptLogs, KNOWN_EVENTS, replayRevertReason } from '../../activities/evm/known-abi';
 import type { BlockRef, StepOutput } from '../../workflows/schemas/primitives';
 import type { BlockHeader } from './block-window';
 import type { WatchedNetwork } from './config';
@@ -131,22 +131,8 @@ export class ChainReader implements ChainSource {
     return { block, reverted: false, output };
   }
 
-  /** Replays a reverted transaction against the state before its block to read the reason. */
-  private async revertReasonOf(receipt: TransactionReceipt): Promise<string> {
-    try {
-      const tx = await this.client.getTransaction({ hash: receipt.transactionHash });
-      await this.client.call({
-        account: tx.from,
-        to: tx.to ?? undefined,
-        data: tx.input,
-        value: tx.value,
-        gas: tx.gas,
-        blockNumber: receipt.blockNumber - 1n,
-      });
-      return 'reverted on chain (the replay before its block succeeds)';
-    } catch (error) {
-      return revertReason(error);
-    }
+  private revertReasonOf(receipt: TransactionReceipt): Promise<string> {
+    return replayRevertReason(this.client, receipt);
   }
 }
 
