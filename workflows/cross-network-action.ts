@@ -48,7 +48,6 @@ import {
 import { ActionSpecSchema, type ActionSpec, type ActionSpecInput, type EvmOperation } from './schemas/action-spec';
 import { EvidenceSchema, type Evidence, type EvidenceTarget } from './schemas/evidence';
 import { formatIssues, ValidationError } from './schemas/format-issues';
-import type { Phase } from './schemas/status';
 import {
   CancelInputSchema,
   CompensateInputSchema,
@@ -56,6 +55,7 @@ import {
   RetryStepInputSchema,
 } from './schemas/updates';
 import { SettleNetworks, SettlePhase, SettleRefs, SettleType } from './search-attributes';
+import { TERMINAL_PHASES, validateActive, validateResolve, validateRetry } from './update-validators';
 import { trackState, trackView, type TransitionMeta } from './step-machine';
 
 const SUBMIT_OPTIONS: ActivityOptions = {
@@ -92,7 +92,6 @@ export interface ContinuedAction {
   historyEventLimit?: number;
 }
 
-const TERMINAL_PHASES: Phase[] = ['completed', 'compensated', 'failed', 'cancelled'];
 const SOURCE = 'settle';
 
 /**
@@ -164,20 +163,20 @@ class ActionRunner {
       this.onEvidence(raw);
     });
     setHandler(retryStepUpdate, async (raw) => (await whenReady(), this.retryStep(raw)), {
-      validator: (raw) => this.validateRetry(raw),
+      validator: (raw) => validateRetry(this.state, raw),
     });
     setHandler(
       compensateUpdate,
       async (raw) => (await whenReady(), this.compensate(CompensateInputSchema.parse(raw), 'compensate')),
       {
-        validator: (raw) => this.validateActive(CompensateInputSchema, raw, 'compensate'),
+        validator: (raw) => validateActive(this.state, CompensateInputSchema, raw, 'compensate'),
       },
     );
     setHandler(cancelUpdate, async (raw) => (await whenReady(), this.cancel(raw)), {
-      validator: (raw) => this.validateActive(CancelInputSchema, raw, 'cancel'),
+      validator: (raw) => validateActive(this.state, CancelInputSchema, raw, 'cancel'),
     });
     setHandler(resolveStepUpdate, async (raw) => (await whenReady(), this.resolveStep(raw)), {
-      validator: (raw) => this.validateResolve(raw),
+      validator: (raw) => validateResolve(this.state, raw),
     });
   }
 
@@ -588,27 +587,6 @@ class ActionRunner {
     return undefined;
   }
 
-  private validateActive(schema: { parse(raw: unknown): unknown }, raw: unknown, what: string): void {
-    parseUpdate(schema, raw, what);
-    if (!['running', 'needs_action'].includes(this.state.phase)) {
-      throw new Error(`cannot ${what}: the action is ${this.state.phase}`);
-    }
-  }
-
-  private validateRetry(raw: unknown): void {
-    const input = parseUpdate(RetryStepInputSchema, raw, 'retryStep');
-    const step = this.state.steps[input.step];
-    if (!step) throw new Error(`retryStep: unknown step "${input.step}"`);
-    if (!['failed', 'expired'].includes(step.state)) {
-      throw new Error(`retryStep: step "${input.step}" is ${step.state}; only a failed or expired step can be retried`);
-    }
-    if (!['running', 'needs_action'].includes(this.state.phase) || this.state.compensating) {
-      throw new Error(
-        `retryStep: the action is ${this.state.phase}${this.state.compensating ? ' (compensation was decided)' : ''}`,
-      );
-    }
-  }
-
   private retryStep(raw: unknown) {
     const input = RetryStepInputSchema.parse(raw);
     const meta = {
@@ -653,25 +631,6 @@ class ActionRunner {
     return toActionStatus(this.state);
   }
 
-  private validateResolve(raw: unknown): void {
-    const input = parseUpdate(ResolveStepInputSchema, raw, 'resolveStep');
-    const step = this.state.steps[input.step];
-    if (!step) throw new Error(`resolveStep: unknown step "${input.step}"`);
-    if (input.evidence.for === 'compensation' && !step.compensation) {
-      throw new Error(`resolveStep: step "${input.step}" is not being compensated`);
-    }
-    if (input.evidence.for === 'operation' && (step.state === 'skipped' || step.compensation)) {
-      throw new Error(`resolveStep: step "${input.step}" is ${step.state}`);
-    }
-    const submitted = step.operation.submitting || step.operation.refs.length > 0 || input.evidence.ref;
-    if (input.evidence.for === 'operation' && step.kind !== 'await' && !submitted) {
-      throw new Error(
-        `resolveStep: step "${input.step}" has not been submitted; evidence about it needs the transaction's ref`,
-      );
-    }
-    if (TERMINAL_PHASES.includes(this.state.phase)) throw new Error(`resolveStep: the action is ${this.state.phase}`);
-  }
-
   private resolveStep(raw: unknown) {
     const input = ResolveStepInputSchema.parse(raw);
     this.apply(
@@ -703,17 +662,5 @@ class ActionRunner {
       this.published = { phase: this.state.phase, refs: refsKey };
     }
     setCurrentDetails(stepsTable(this.state));
-  }
-}
-
-function parseUpdate<T>(schema: { parse(raw: unknown): T }, raw: unknown, what: string): T {
-  try {
-    return schema.parse(raw);
-  } catch (error) {
-    const issues = (error as { issues?: { path: PropertyKey[]; message: string }[] }).issues;
-    if (!issues) throw error;
-    throw new Error(
-      `${what}: ${issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`).join('; ')}`,
-    );
   }
 }
