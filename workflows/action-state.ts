@@ -4,7 +4,7 @@
  */
 import type { NetworkInfo } from '../activities/types';
 import { ancestors, type ActionSpec, type FinalityPolicy, type StepSpec } from './schemas/action-spec';
-import type { ActionStatus, FinalityViolation, Phase, Transition } from './schemas/status';
+import type { ActionStatus, FinalityViolation, Phase, Retrying, Transition } from './schemas/status';
 import {
   effectExists,
   finalityViolation,
@@ -34,6 +34,8 @@ export interface ActionState {
   updatedAt: string;
   /** Counts every applied change, so waiters can tell that something happened. */
   version: number;
+  /** Submissions retrying after RPC or network errors, by `<step>:<operation|compensation>`. */
+  retrying: Record<string, Retrying>;
   /** Push notifications: transitions not yet delivered, in order, and how far the transition lists were read. */
   notifications?: { outbox: TransitionEvent[]; cursor: TransitionCursor; lastSequence: number };
 }
@@ -66,6 +68,7 @@ export function initialState(spec: ActionSpec, networks: Record<string, NetworkI
     phaseTransitions: [],
     alarms: [],
     compensating: false,
+    retrying: {},
     startedAt: at,
     updatedAt: at,
     version: 0,
@@ -217,7 +220,11 @@ export function templateContext(state: ActionState): TemplateContext {
 }
 
 export function toActionStatus(state: ActionState): ActionStatus {
-  const steps = state.spec.steps.map((s) => toStepStatus(state.steps[s.id], policyOf(state, s.id)));
+  const steps = state.spec.steps.map((s) => {
+    const status = toStepStatus(state.steps[s.id], policyOf(state, s.id));
+    const retrying = state.retrying[`${s.id}:operation`] ?? state.retrying[`${s.id}:compensation`];
+    return retrying ? { ...status, retrying } : status;
+  });
   return {
     actionId: state.spec.actionId,
     type: state.spec.type,

@@ -75,6 +75,10 @@ const CHECK_OPTIONS: ActivityOptions = {
   retry: { initialInterval: '1s', maximumAttempts: 3 },
 };
 const { submitStep, checkStep } = proxyActivities<SettleActivities>(SUBMIT_OPTIONS);
+/** Activity attempts per burst, then a pause (doubling up to the cap) shown in the status as `retrying`. */
+const SUBMIT_BURST = 3;
+const SUBMIT_PAUSE_MS = 5_000;
+const SUBMIT_PAUSE_MAX_MS = 60_000;
 const { describeDeployment } = proxyLocalActivities<SettleActivities>({ startToCloseTimeout: '10s' });
 // A receiver that is down is retried with backoff for a day; after that the event is dropped (and logged).
 const NOTIFY_OPTIONS: ActivityOptions = {
@@ -106,6 +110,7 @@ export async function crossNetworkAction(
   // Handlers are registered before the first await, so a query or signal in the first task finds them; evidence
   // and updates wait until the networks' finality policies are known.
   const state: ActionState = continued.state ?? initialState(spec, {}, now());
+  state.retrying ??= {};
   const runner = new ActionRunner(state);
   runner.install();
   if (!continued.state) {
@@ -376,6 +381,10 @@ class ActionRunner {
     );
   }
 
+  /**
+   * Submits one attempt. RPC and network errors are retried in bursts; between bursts the step shows what it is
+   * retrying after (`status.steps[].retrying`), so an outage is told apart from a revert, which fails the step.
+   */
   private async submit(
     stepId: string,
     attempt: number,
@@ -383,36 +392,69 @@ class ActionRunner {
     operation: EvmOperation,
   ): Promise<void> {
     const spec = stepSpec(this.state, stepId);
-    try {
-      const result = await submitStep.executeWithOptions(
-        {
-          ...SUBMIT_OPTIONS,
-          summary: `${target === 'compensation' ? 'compensate' : 'submit'} ${stepId} on ${spec.network} (attempt ${attempt})`,
-        },
-        [
+    const key = `${stepId}:${target}`;
+    let pause = SUBMIT_PAUSE_MS;
+    for (;;) {
+      try {
+        const result = await submitStep.executeWithOptions(
           {
-            actionId: this.state.spec.actionId,
-            stepId,
-            network: spec.network,
-            attempt,
-            for: target,
-            operation,
-            context: templateContext(this.state),
+            ...SUBMIT_OPTIONS,
+            retry: { ...SUBMIT_OPTIONS.retry, maximumAttempts: SUBMIT_BURST },
+            summary: `${target === 'compensation' ? 'compensate' : 'submit'} ${stepId} on ${spec.network} (attempt ${attempt})`,
           },
-        ],
-      );
-      this.apply(stepId, {
-        step: stepId,
-        for: target,
-        kind: 'submitted',
-        ref: result.ref,
-        ...(result.output ? { output: result.output } : {}),
-        source: `${SOURCE}:submit`,
-      });
-    } catch (error) {
-      const cause = error instanceof ActivityFailure ? error.cause : error;
-      const reason = cause instanceof Error ? cause.message : String(cause);
-      this.apply(stepId, { step: stepId, for: target, kind: 'failed', reason, source: `${SOURCE}:submit` });
+          [
+            {
+              actionId: this.state.spec.actionId,
+              stepId,
+              network: spec.network,
+              attempt,
+              for: target,
+              operation,
+              context: templateContext(this.state),
+            },
+          ],
+        );
+        delete this.state.retrying[key];
+        this.apply(stepId, {
+          step: stepId,
+          for: target,
+          kind: 'submitted',
+          ref: result.ref,
+          ...(result.output ? { output: result.output } : {}),
+          source: `${SOURCE}:submit`,
+        });
+        return;
+      } catch (error) {
+        const failure = error instanceof ActivityFailure ? error : undefined;
+        const cause = failure?.cause ?? error;
+        const reason = cause instanceof Error ? cause.message : String(cause);
+        if (!failure || failure.retryState === 'NON_RETRYABLE_FAILURE') {
+          delete this.state.retrying[key];
+          this.apply(stepId, { step: stepId, for: target, kind: 'failed', reason, source: `${SOURCE}:submit` });
+          return;
+        }
+        const previous = this.state.retrying[key];
+        this.state.retrying[key] = {
+          for: target,
+          reason,
+          attempts: (previous?.attempts ?? 0) + SUBMIT_BURST,
+          since: previous?.since ?? now(),
+        };
+        this.state.version++;
+        await sleep(pause, {
+          summary: `retry ${target === 'compensation' ? 'compensation of ' : ''}${stepId} on ${spec.network}`,
+        });
+        pause = Math.min(pause * 2, SUBMIT_PAUSE_MAX_MS);
+        const step = this.state.steps[stepId];
+        if (
+          step.attempt !== attempt ||
+          this.state.phase === 'cancelled' ||
+          (target === 'operation' && this.state.compensating)
+        ) {
+          delete this.state.retrying[key];
+          return;
+        }
+      }
     }
   }
 

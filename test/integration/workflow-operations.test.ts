@@ -356,6 +356,24 @@ it('compensates on operator request, and on a reverted step', async () => {
   await handle.terminate('test done');
 });
 
+it('shows a submission retrying after RPC errors, apart from a revert, and goes on when the RPC is back', async () => {
+  const actionId = uniqueId('outage');
+  chainA.unreachable.set('lock', 3);
+  const handle = await startAction(env, worker, {
+    actionId,
+    steps: [{ id: 'lock', network: 'chainA', operation: evmCall('lock(bytes32 id)', ['{{action.idHash}}']) }],
+  });
+  const status = await waitForStatus(handle, (s) => stepOf(s, 'lock').retrying !== undefined, 20_000);
+  expect(stepOf(status, 'lock')).toMatchObject({
+    state: 'submitting',
+    retrying: { for: 'operation', attempts: 3, reason: expect.stringContaining('ECONNREFUSED') },
+  });
+  expect(stepOf(status, 'lock').error).toBeUndefined();
+  const submitted = await waitForStatus(handle, (s) => stepOf(s, 'lock').state === 'submitted', 30_000);
+  expect(stepOf(submitted, 'lock').retrying).toBeUndefined();
+  await handle.terminate('test done');
+});
+
 it('continues as new with its full state, transitions included', async () => {
   const actionId = uniqueId('can');
   const handle = await startAction(

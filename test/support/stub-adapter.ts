@@ -18,12 +18,19 @@ export class StubAdapter implements NetworkAdapter {
   answer?: (input: CheckStepInput, nth: number) => Observation[];
   /** Make `submit` fail like a reverted transaction for these step ids (operation or compensation). */
   revert = new Set<string>();
+  /** Make `submit` fail like an unreachable RPC this many times per step id (a retryable error). */
+  unreachable = new Map<string, number>();
   private readonly polls = new Map<string, number>();
 
   constructor(readonly network: string) {}
 
   async submit(input: SubmitStepInput): Promise<SubmitStepResult> {
     this.submissions.push(input);
+    const outages = this.unreachable.get(input.stepId) ?? 0;
+    if (outages > 0) {
+      this.unreachable.set(input.stepId, outages - 1);
+      throw new Error('fetch failed: connect ECONNREFUSED (RPC unreachable)');
+    }
     const key = `${input.for}:${input.stepId}`;
     if (this.revert.has(key) || this.revert.has(input.stepId)) {
       const { ApplicationFailure } = await import('@temporalio/common');

@@ -70,6 +70,15 @@ export const FinalityViolationSchema = z.object({
 });
 export type FinalityViolation = z.infer<typeof FinalityViolationSchema>;
 
+/** A submission retrying after RPC or network errors (a revert is never retried: it fails the step). */
+export const RetryingSchema = z.object({
+  for: z.enum(['operation', 'compensation']),
+  reason: z.string(),
+  attempts: z.number(),
+  since: z.string(),
+});
+export type Retrying = z.infer<typeof RetryingSchema>;
+
 export const StepStatusSchema = z.object({
   id: z.string(),
   network: z.string(),
@@ -88,6 +97,7 @@ export const StepStatusSchema = z.object({
   output: StepOutputSchema.optional(),
   error: z.string().optional(),
   startedAt: z.string().optional(),
+  retrying: RetryingSchema.optional(),
   compensation: TrackSchema.optional(),
   transitions: z.array(TransitionSchema),
 });
