@@ -8,13 +8,21 @@ import type { Worker } from '@temporalio/worker';
 import { createWalletClient, http, parseAbi } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { actionIdHash } from '../../activities/evm/templates';
-import { bridgeTransfer, burnAttestMint, type BridgeParams } from '../../client/plans';
+import { burnAttestMint, type BridgeParams } from '../../client/plans';
 import { DEV_KEYS, type LocalChains } from '../../devnet/chains';
 import { buildNetworks } from '../../workers/networks';
 import { evidenceSignal, statusQuery } from '../../workflows/messages';
 import type { ActionStatus } from '../../workflows/schemas/status';
 import { SettleNetworks, SettlePhase, SettleRefs, SettleType } from '../../workflows/search-attributes';
-import { BRIDGE, ChainProbe, startTestChains, USER, waitFor, writeTestNetworksFile } from '../support/chains';
+import {
+  BRIDGE,
+  bridgePlan,
+  ChainProbe,
+  startTestChains,
+  USER,
+  waitFor,
+  writeTestNetworksFile,
+} from '../support/chains';
 import { recordHistory } from '../support/histories';
 import { createTestWorker, startTestServer, uniqueId } from '../support/temporal';
 
@@ -45,16 +53,7 @@ afterAll(async () => {
 }, 60_000);
 
 function plan(actionId: string, overrides: Partial<BridgeParams> = {}) {
-  return bridgeTransfer({
-    actionId,
-    from: 'chainA',
-    to: 'chainB',
-    token: { escrow: local.chains.chainA.contracts.escrow, minter: local.chains.chainB.contracts.minter },
-    amount: '1000',
-    recipient: USER,
-    deadline: '3m',
-    ...overrides,
-  });
+  return bridgePlan(local, actionId, overrides);
 }
 
 async function start(spec: ReturnType<typeof plan>) {

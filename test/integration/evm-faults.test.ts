@@ -6,10 +6,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bridgeTransfer } from '../../client/plans';
 import type { LocalChains } from '../../devnet/chains';
 import { statusQuery } from '../../workflows/messages';
-import { ChainProbe, RpcOutage, startTestChains, USER, waitFor, writeTestNetworksFile } from '../support/chains';
+import { bridgePlan, ChainProbe, RpcOutage, startTestChains, waitFor, writeTestNetworksFile } from '../support/chains';
 import { startTestServer, uniqueId } from '../support/temporal';
 
 let env: TestWorkflowEnvironment;
@@ -77,15 +76,7 @@ async function stopWorker(child: ChildProcess): Promise<void> {
 }
 
 function plan(actionId: string) {
-  return bridgeTransfer({
-    actionId,
-    from: 'chainA',
-    to: 'chainB',
-    token: { escrow: local.chains.chainA.contracts.escrow, minter: local.chains.chainB.contracts.minter },
-    amount: '700',
-    recipient: USER,
-    deadline: '5m',
-  });
+  return bridgePlan(local, actionId, { amount: '700', deadline: '5m' });
 }
 
 async function settled(actionId: string, timeoutMs = 180_000) {

@@ -8,12 +8,20 @@ import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
-import { bridgeTransfer, type BridgeParams } from '../../client/plans';
+import type { BridgeParams } from '../../client/plans';
 import type { LocalChains } from '../../devnet/chains';
 import { buildNetworks } from '../../workers/networks';
 import { statusQuery } from '../../workflows/messages';
 import type { ActionStatus, StepStatus } from '../../workflows/schemas/status';
-import { ChainProbe, freePort, startTestChains, USER, waitFor, writeTestNetworksFile } from '../support/chains';
+import {
+  bridgePlan,
+  ChainProbe,
+  freePort,
+  startTestChains,
+  USER,
+  waitFor,
+  writeTestNetworksFile,
+} from '../support/chains';
 import { createTestWorker, startTestServer, uniqueId } from '../support/temporal';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -141,16 +149,7 @@ class WatcherProcess {
 }
 
 function plan(actionId: string, overrides: Partial<BridgeParams> = {}) {
-  return bridgeTransfer({
-    actionId,
-    from: 'chainA',
-    to: 'chainB',
-    token: { escrow: local.chains.chainA.contracts.escrow, minter: local.chains.chainB.contracts.minter },
-    amount: '1000',
-    recipient: USER,
-    deadline: '3m',
-    ...overrides,
-  });
+  return bridgePlan(local, actionId, overrides);
 }
 
 async function start(spec: ReturnType<typeof plan>, taskQueue = WATCHED_QUEUE) {

@@ -5,22 +5,14 @@ import path from 'node:path';
 import { createPublicClient, http, parseAbi, type Hex, type PublicClient } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { actionIdHash } from '../../activities/evm/templates';
+import { bridgeTransfer, type BridgeParams } from '../../client/plans';
 import { DEV_KEYS, localNetworksFile, rpc, startLocalChains, type LocalChains } from '../../devnet/chains';
+import { freePort } from './processes';
+
+export { freePort } from './processes';
 
 export const BRIDGE = privateKeyToAccount(DEV_KEYS.bridge).address;
 export const USER = privateKeyToAccount(DEV_KEYS.user).address;
-
-/** A port nothing listens on now (127.0.0.1). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Two hardhat chains on free ports with fast blocks (chainA 500 ms, chainB 1 s), the bridge deployed on both. */
 export async function startTestChains(blockTimes = { chainA: 500, chainB: 1000 }): Promise<LocalChains> {
@@ -28,6 +20,20 @@ export async function startTestChains(blockTimes = { chainA: 500, chainB: 1000 }
     { name: 'chainA', chainId: 31337, port: await freePort(), blockTimeMs: blockTimes.chainA },
     { name: 'chainB', chainId: 31338, port: await freePort(), blockTimeMs: blockTimes.chainB },
   ]);
+}
+
+/** A bridge transfer of `amount` from chainA's escrow to chainB's minter, for USER (3 min deadline by default). */
+export function bridgePlan(local: LocalChains, actionId: string, overrides: Partial<BridgeParams> = {}) {
+  return bridgeTransfer({
+    actionId,
+    from: 'chainA',
+    to: 'chainB',
+    token: { escrow: local.chains.chainA.contracts.escrow, minter: local.chains.chainB.contracts.minter },
+    amount: '1000',
+    recipient: USER,
+    deadline: '3m',
+    ...overrides,
+  });
 }
 
 /** A networks file for the test chains with the bridge key in a temp key file; returns it and its path. */
