@@ -40,17 +40,9 @@ export function temporalSender(client: Client, logger: Logger, metrics: WatcherM
   return {
     async send(tx, report) {
       const evidence = toEvidence(tx, report, new Date().toISOString());
-      const line = {
-        network: tx.network,
-        action: tx.actionId,
-        step: tx.stepId,
-        for: tx.for,
-        kind: report.kind,
-        ref: report.ref,
-        ...('block' in report ? { block: report.block } : {}),
-        ...(report.kind === 'confirmed' ? { confirmations: report.confirmations } : {}),
-        ...(report.kind === 'failed' ? { reason: report.reason } : {}),
-      };
+      // The log line names what the signal says, without its source, time and outputs.
+      const { source: _source, observedAt: _observedAt, output: _output, ...said } = evidence;
+      const line = { action: tx.actionId, ...said };
       const started = Date.now();
       try {
         await client.workflow.getHandle(tx.actionId).signal(evidenceSignal, evidence);
