@@ -33,6 +33,36 @@ const NODE_BUILTINS = [
   'zlib',
 ];
 
+const DETERMINISTIC_PATHS = [
+  ...NODE_BUILTINS.flatMap((name) => [
+    { name, message: 'workflows/ and contract/ are deterministic: no Node built-ins' },
+    { name: `node:${name}`, message: 'workflows/ and contract/ are deterministic: no Node built-ins' },
+  ]),
+  { name: '@temporalio/worker', message: 'workflows/ and contract/ must not import the worker' },
+  { name: '@temporalio/client', message: 'workflows/ and contract/ must not import the client' },
+  { name: '@temporalio/activity', message: 'workflows/ and contract/ must not import activity code' },
+];
+const DETERMINISTIC_PATTERNS = [
+  {
+    group: ['viem', 'viem/*', 'ethers', 'axios', 'node-fetch', 'undici', 'ws'],
+    message: 'workflows/ and contract/ are deterministic: no network libraries',
+  },
+  {
+    group: [
+      '**/activities',
+      '**/activities/*',
+      '**/networks',
+      '**/networks/*',
+      '**/networks/**',
+      '**/client',
+      '**/client/*',
+      '**/workers/*',
+      '**/workers/**',
+    ],
+    message: 'dependencies point one way: workflows/ and contract/ import only contract/ and workflows/',
+  },
+];
+
 export default tseslint.config(
   {
     ignores: [
@@ -60,35 +90,12 @@ export default tseslint.config(
     },
   },
   {
-    // Workflow code runs in Temporal's deterministic sandbox: no Node, no network, no clock, no activity code.
-    files: ['workflows/**/*.ts'],
+    // Workflow code runs in Temporal's deterministic sandbox, and the contract is bundled into it: no Node, no network,
+    // no clock, no activity or network code.
+    files: ['workflows/**/*.ts', 'contract/**/*.ts'],
     languageOptions: { globals: {} },
     rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: [
-            ...NODE_BUILTINS.flatMap((name) => [
-              { name, message: 'workflows/ is deterministic: no Node built-ins' },
-              { name: `node:${name}`, message: 'workflows/ is deterministic: no Node built-ins' },
-            ]),
-            { name: '@temporalio/worker', message: 'workflows/ must not import the worker' },
-            { name: '@temporalio/client', message: 'workflows/ must not import the client' },
-            { name: '@temporalio/activity', message: 'workflows/ must not import activity code' },
-          ],
-          patterns: [
-            {
-              group: ['viem', 'viem/*', 'ethers', 'axios', 'node-fetch', 'undici', 'ws'],
-              message: 'workflows/ is deterministic: no network libraries',
-            },
-            {
-              group: ['../activities', '../activities/*', '../../activities/*'],
-              allowTypeImports: true,
-              message: 'workflows/ may import activities by type only',
-            },
-          ],
-        },
-      ],
+      'no-restricted-imports': ['error', { paths: DETERMINISTIC_PATHS, patterns: DETERMINISTIC_PATTERNS }],
       'no-restricted-globals': [
         'error',
         { name: 'setTimeout', message: 'use sleep() or condition() from @temporalio/workflow' },
@@ -97,5 +104,30 @@ export default tseslint.config(
         { name: 'process', message: 'workflows/ cannot read the process environment' },
       ],
     },
+  },
+  {
+    // The machines are pure reducers: no Temporal at all, so they are tested (and mutated) on their own.
+    files: ['workflows/machine/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: DETERMINISTIC_PATHS,
+          patterns: [
+            ...DETERMINISTIC_PATTERNS,
+            { group: ['@temporalio/*'], message: 'workflows/machine/ is pure: no Temporal imports' },
+            {
+              group: ['../cross-network-action', '../cross-network-action/*', '../signer-nonces'],
+              message: 'workflows/machine/ is imported by the workflows, not the reverse',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // One concept, one small file: the code under these folders stays readable in one sitting.
+    files: ['workflows/**/*.ts', 'contract/**/*.ts', 'networks/**/*.ts', 'activities/**/*.ts'],
+    rules: { 'max-lines': ['error', { max: 300, skipBlankLines: true, skipComments: true }] },
   },
 );

@@ -1,22 +1,17 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { createWebhookActivities, type WebhookActivities, type WebhookDeps } from './webhook';
-import type {
-  CheckStepInput,
-  NetworkAdapter,
-  NetworkInfo,
-  Observation,
-  SubmitStepInput,
-  SubmitStepResult,
-} from './types';
+import { createWebhookActivities, type WebhookActivities, type WebhookDeps } from '../networks/webhook/sender';
+import type { NetworkAdapter, NetworkInfo, SettleActivities } from '../contract/activity-io';
 
 export type {
   CheckStepInput,
+  DeploymentInfo,
+  SettleActivities,
   NetworkAdapter,
   NetworkInfo,
   Observation,
   SubmitStepInput,
   SubmitStepResult,
-} from './types';
+} from '../contract/activity-io';
 
 export interface ActivityDeps {
   /** What the worker knows of each network (finality default, polling). */
@@ -29,20 +24,13 @@ export interface ActivityDeps {
   webhook?: WebhookDeps;
 }
 
-/** What the workflow learns about the deployment once per run (a local activity, recorded in history). */
-export interface DeploymentInfo {
-  networks: Record<string, NetworkInfo>;
-  /** Whether transitions of this action are pushed to a webhook. */
-  notifications: boolean;
-}
-
 /**
  * Creates the activities with their clients and signers: secrets stay in the worker.
  *
  * @example
  * const worker = await Worker.create({ activities: createActivities({ networks, adapters }), … });
  */
-export function createActivities(deps: ActivityDeps) {
+export function createActivities(deps: ActivityDeps): SettleActivities {
   const adapterFor = (network: string): NetworkAdapter => {
     const adapter = deps.adapters[network];
     if (!adapter) {
@@ -58,8 +46,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...webhook,
 
-    /** Network defaults and notification settings for the workflow: read once per run. */
-    async describeDeployment(input: { networks: string[]; webhook: boolean }): Promise<DeploymentInfo> {
+    async describeDeployment(input) {
       const described: Record<string, NetworkInfo> = {};
       const networks = input.networks;
       for (const network of networks) {
@@ -75,16 +62,12 @@ export function createActivities(deps: ActivityDeps) {
       return { networks: described, notifications: !!deps.webhook && (input.webhook || !!deps.webhook.defaultUrl) };
     },
 
-    /** Submits one operation attempt. Idempotent per (action, step, attempt, operation|compensation). */
-    async submitStep(input: SubmitStepInput): Promise<SubmitStepResult> {
+    async submitStep(input) {
       return adapterFor(input.network).submit(input);
     },
 
-    /** Reads what the network says about a step's transactions now (the pull path). */
-    async checkStep(input: CheckStepInput): Promise<Observation[]> {
+    async checkStep(input) {
       return adapterFor(input.network).check(input);
     },
   };
 }
-
-export type SettleActivities = ReturnType<typeof createActivities>;

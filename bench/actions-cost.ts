@@ -8,9 +8,9 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { ensureTemporalCli } from '../devnet/temporal-cli';
-import { evidenceSignal } from '../workflows/messages';
-import type { ActionSpecInput } from '../workflows/schemas/action-spec';
-import { SETTLE_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { evidenceSignal } from '../contract/messages';
+import type { ActionSpecInput } from '../contract/action-spec';
+import { SETTLE_SEARCH_ATTRIBUTES } from '../contract/search-attributes';
 import { networkInfo, refFor, StubAdapter } from '../test/support/stub-adapter';
 
 const LOCK = 'function lock(bytes32 id)';

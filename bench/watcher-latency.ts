@@ -23,11 +23,11 @@ import { createActivities } from '../activities';
 import { bridgeTransfer } from '../client/plans';
 import { startLocalChains, type LocalChains } from '../devnet/chains';
 import { ensureTemporalCli } from '../devnet/temporal-cli';
-import { buildNetworks } from '../workers/networks';
-import { statusQuery } from '../workflows/messages';
-import type { EvidenceInput } from '../workflows/schemas/evidence';
-import type { ActionStatus } from '../workflows/schemas/status';
-import { SETTLE_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { buildNetworks } from '../networks/load';
+import { statusQuery } from '../contract/messages';
+import type { EvidenceInput } from '../contract/evidence';
+import type { ActionStatus } from '../contract/status';
+import { SETTLE_SEARCH_ATTRIBUTES } from '../contract/search-attributes';
 import { freePort, USER, writeTestNetworksFile } from '../test/support/chains';
 
 const TRANSFERS = Number(process.env.BENCH_TRANSFERS ?? 50);
@@ -262,7 +262,7 @@ function report(samples: Sample[], polls: number, transfers: number): void {
 
 /** The watcher as its own process (as operators run it); resolves once it has started following. */
 async function startWatcher(address: string, configPath: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/watcher.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/watcher/main.ts'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
     env: {

@@ -1,4 +1,4 @@
-import { IdentifierSchema } from '../workflows/schemas/primitives';
+import { IdentifierSchema } from '../contract/primitives';
 import { ValidationError } from './errors';
 
 /** An action id is a workflow id: checked before it reaches Temporal, with the rule it breaks. */

@@ -1,7 +1,7 @@
 import type { ConnectionOptions } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { z } from 'zod';
-import { formatIssues } from '../workflows/schemas/format-issues';
+import { formatIssues } from '../contract/validation';
 
 /**
  * What a Settle client needs from its environment. Temporal's standard variables (and its config file, profile

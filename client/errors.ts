@@ -1,6 +1,6 @@
-import type { ActionStatus, Phase } from '../workflows/schemas/status';
+import type { ActionStatus, Phase } from '../contract/status';
 
-export { ValidationError } from '../workflows/schemas/format-issues';
+export { ValidationError } from '../contract/validation';
 
 /** Base class of the client's errors: a short message, and the facts a caller can match on. */
 export class SettleError extends Error {

@@ -1,2 +1,2 @@
 /** Transitions as events (SSE, `status --watch`, webhooks): the workflow's notification outbox uses the same code. */
-export * from '../workflows/transition-events';
+export * from '../contract/transition-events';

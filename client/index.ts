@@ -12,7 +12,7 @@ export * from './errors';
 export * from './events';
 export * from './plans';
 export * from './settle-client';
-export * from './signature';
+export * from '../networks/webhook/signature';
 export {
   ActionSpecSchema,
   ActionStatusSchema,
@@ -34,4 +34,4 @@ export {
   type StepStatus,
   type StepStateName,
   type Transition,
-} from '../workflows/schemas';
+} from '../contract';

@@ -3,15 +3,10 @@
  * transfer) instead of writing steps. Each returns a validated ActionSpec input for `SettleClient.start`.
  */
 import { z } from 'zod';
-import { ActionSpecSchema, FinalityPolicySchema, type ActionSpecInput } from '../workflows/schemas/action-spec';
-import { DurationSchema } from '../workflows/schemas/duration';
-import { formatIssues } from '../workflows/schemas/format-issues';
-import {
-  DecimalStringSchema,
-  HexAddressSchema,
-  IdentifierSchema,
-  NetworkNameSchema,
-} from '../workflows/schemas/primitives';
+import { ActionSpecSchema, FinalityPolicySchema, type ActionSpecInput } from '../contract/action-spec';
+import { DurationSchema } from '../contract/duration';
+import { formatIssues } from '../contract/validation';
+import { DecimalStringSchema, HexAddressSchema, IdentifierSchema, NetworkNameSchema } from '../contract/primitives';
 
 export const LOCK_FUNCTION = 'function lock(bytes32 actionId, address recipient, uint256 amount)';
 export const UNLOCK_FUNCTION = 'function unlock(bytes32 actionId)';

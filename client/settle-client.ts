@@ -8,8 +8,8 @@ import {
 } from '@temporalio/client';
 import { WorkflowIdReusePolicy, WorkflowNotFoundError } from '@temporalio/common';
 import { z } from 'zod';
-import { routeSummary } from '../workflows/action-state';
-import type { crossNetworkAction } from '../workflows/cross-network-action';
+import { routeSummary } from '../workflows/machine/action';
+import type { crossNetworkAction } from '../workflows/cross-network-action/workflow';
 import {
   cancelUpdate,
   compensateUpdate,
@@ -18,19 +18,19 @@ import {
   retryStepUpdate,
   statusQuery,
   WORKFLOW_TYPE,
-} from '../workflows/messages';
-import { ActionSpecSchema, type ActionSpecInput } from '../workflows/schemas/action-spec';
-import { EvidenceSchema, type EvidenceInput } from '../workflows/schemas/evidence';
-import { parseOrThrow } from '../workflows/schemas/format-issues';
-import { IdentifierSchema, NetworkNameSchema } from '../workflows/schemas/primitives';
-import { PhaseSchema, StepStateNameSchema, type ActionStatus, type Phase } from '../workflows/schemas/status';
+} from '../contract/messages';
+import { ActionSpecSchema, type ActionSpecInput } from '../contract/action-spec';
+import { EvidenceSchema, type EvidenceInput } from '../contract/evidence';
+import { parseOrThrow } from '../contract/validation';
+import { IdentifierSchema, NetworkNameSchema } from '../contract/primitives';
+import { PhaseSchema, StepStateNameSchema, type ActionStatus, type Phase } from '../contract/status';
 import {
   CancelInputSchema,
   CompensateInputSchema,
   ResolveStepInputSchema,
   RetryStepInputSchema,
-} from '../workflows/schemas/updates';
-import { SettleNetworks, SettlePhase, SettleRefs, SettleType } from '../workflows/search-attributes';
+} from '../contract/updates';
+import { SettleNetworks, SettlePhase, SettleRefs, SettleType } from '../contract/search-attributes';
 import { checkActionId } from './action-id';
 import { resolveClientConfig, type ClientConnectionConfig } from './config';
 import {

@@ -6,8 +6,8 @@ import type { Client } from '@temporalio/client';
 import { createPublicClient, http, parseAbi, type Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { bridgeTransfer } from '../client/plans';
-import { statusQuery } from '../workflows/messages';
-import type { ActionStatus, StepStatus } from '../workflows/schemas/status';
+import { statusQuery } from '../contract/messages';
+import type { ActionStatus, StepStatus } from '../contract/status';
 import { DEV_KEYS, type LocalChains } from './chains';
 
 export interface DemoOptions {

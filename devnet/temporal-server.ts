@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
-import { SEARCH_ATTRIBUTE_FLAGS } from '../workflows/search-attributes';
+import { SEARCH_ATTRIBUTE_FLAGS } from '../contract/search-attributes';
 import { ensureTemporalCli } from './temporal-cli';
 
 export const TemporalServerConfigSchema = z.object({

@@ -3,15 +3,15 @@
  * an invalid input never reaches Temporal.
  */
 import { readFile } from 'node:fs/promises';
-import { ActionSpecSchema, type ActionSpecInput } from '../../workflows/schemas/action-spec';
-import { EvidenceSchema, type EvidenceInput } from '../../workflows/schemas/evidence';
-import { parseOrThrow, ValidationError } from '../../workflows/schemas/format-issues';
+import { ActionSpecSchema, type ActionSpecInput } from '../../contract/action-spec';
+import { EvidenceSchema, type EvidenceInput } from '../../contract/evidence';
+import { parseOrThrow, ValidationError } from '../../contract/validation';
 import {
   CancelInputSchema,
   CompensateInputSchema,
   ResolveStepInputSchema,
   RetryStepInputSchema,
-} from '../../workflows/schemas/updates';
+} from '../../contract/updates';
 import type { CancelInput, CompensateInput, ResolveStepInput, RetryStepInput } from '../settle-client';
 
 type Flags = Record<string, string | boolean | undefined>;

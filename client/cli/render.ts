@@ -1,5 +1,5 @@
 /** Human-readable views of an action for the CLI: the live table, plain transition lines, list rows. */
-import type { ActionStatus, StepStatus } from '../../workflows/schemas/status';
+import type { ActionStatus, StepStatus } from '../../contract/status';
 import type { TransitionEvent } from '../events';
 import type { ActionSummary } from '../settle-client';
 

@@ -1,5 +1,5 @@
 /** `settle status <id> --watch`: follows an action until it ends, redrawing (TTY) or printing transitions. */
-import type { ActionStatus } from '../../workflows/schemas/status';
+import type { ActionStatus } from '../../contract/status';
 import { isTerminal, newTransitions, START_CURSOR } from '../events';
 import { renderProgress, renderStatus, renderTransition } from './render';
 

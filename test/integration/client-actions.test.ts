@@ -10,7 +10,7 @@ import {
   WaitTimeoutError,
   type ActionSpecInput,
 } from '../../client';
-import { SettleNetworks, SettleType } from '../../workflows/search-attributes';
+import { SettleNetworks, SettleType } from '../../contract/search-attributes';
 import { createTestWorker, startTestServer, uniqueId } from '../support/temporal';
 
 let env: TestWorkflowEnvironment;

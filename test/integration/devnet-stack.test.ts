@@ -92,7 +92,7 @@ describe('npm start', () => {
 
   it('runs a real bridge transfer to completion with --once, then stops everything it started', async () => {
     const env = await stackEnv();
-    const stack = spawnTsx('workers/start.ts', ['--once'], env);
+    const stack = spawnTsx('devnet/start.ts', ['--once'], env);
     started.push(stack);
     const code = await stack.exited;
     expect({ code, output: stack.output().slice(-3000) }).toMatchObject({ code: 0 });
@@ -102,7 +102,7 @@ describe('npm start', () => {
 
   it('stops every process it started on Ctrl-C', async () => {
     const env = await stackEnv();
-    const stack = spawnTsx('workers/start.ts', [], env);
+    const stack = spawnTsx('devnet/start.ts', [], env);
     started.push(stack);
     await waitUntil(() => stack.output().includes('Ctrl-C stops everything'), 120_000, 'the stack');
     for (const port of ports(env)) expect(await portOpen(port)).toBe(true);

@@ -5,9 +5,9 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { createWalletClient, http, type Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
-import { EvmAdapter } from '../../activities/evm/adapter';
-import { memoryNonceOwners } from '../../activities/evm/nonce-owner';
-import type { SubmitStepInput } from '../../activities/types';
+import { EvmAdapter } from '../../networks/evm/adapter';
+import { memoryNonceOwners } from '../../networks/evm/nonce-owner';
+import type { SubmitStepInput } from '../../contract/activity-io';
 import { DEV_KEYS, deployBridge, rpc, startChain, type BridgeContracts, type RunningChain } from '../../devnet/chains';
 import { LOCK_FUNCTION, MINT_FUNCTION } from '../../client/plans';
 import { BRIDGE, freePort, USER } from '../support/chains';

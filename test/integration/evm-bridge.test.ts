@@ -7,13 +7,13 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { createWalletClient, http, parseAbi } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
-import { actionIdHash } from '../../activities/evm/templates';
+import { actionIdHash } from '../../networks/evm/templates';
 import { burnAttestMint, type BridgeParams } from '../../client/plans';
 import { DEV_KEYS, type LocalChains } from '../../devnet/chains';
-import { buildNetworks } from '../../workers/networks';
-import { evidenceSignal, statusQuery } from '../../workflows/messages';
-import type { ActionStatus } from '../../workflows/schemas/status';
-import { SettleNetworks, SettlePhase, SettleRefs, SettleType } from '../../workflows/search-attributes';
+import { buildNetworks } from '../../networks/load';
+import { evidenceSignal, statusQuery } from '../../contract/messages';
+import type { ActionStatus } from '../../contract/status';
+import { SettleNetworks, SettlePhase, SettleRefs, SettleType } from '../../contract/search-attributes';
 import {
   BRIDGE,
   bridgePlan,

@@ -1,5 +1,5 @@
 /**
- * Faults with the worker as a real separate process (`tsx workers/worker.ts`): killed with SIGKILL right after it
+ * Faults with the worker as a real separate process (`tsx workers/worker/main.ts`): killed with SIGKILL right after it
  * broadcast the lock, and an RPC that is unreachable for 30 s.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { LocalChains } from '../../devnet/chains';
-import { statusQuery } from '../../workflows/messages';
+import { statusQuery } from '../../contract/messages';
 import { bridgePlan, ChainProbe, RpcOutage, startTestChains, waitFor, writeTestNetworksFile } from '../support/chains';
 import { startTestServer, uniqueId } from '../support/temporal';
 
@@ -38,10 +38,10 @@ afterAll(async () => {
   await Promise.all([env?.teardown(), local?.stop()]);
 }, 60_000);
 
-/** Starts `tsx workers/worker.ts` against the test server; resolves once it polls the task queue. */
+/** Starts `tsx workers/worker/main.ts` against the test server; resolves once it polls the task queue. */
 async function startWorkerProcess(): Promise<ChildProcess> {
   // `node --import tsx`: one process, so the SIGKILL hits the worker itself (the tsx CLI would be a parent).
-  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/worker.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/worker/main.ts'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {

@@ -3,8 +3,8 @@ import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { SettleClient, signBody, type TransitionEvent } from '../../client';
-import { buildApi, routesOf } from '../../client/http/app';
-import { parseApiConfig } from '../../client/http/config';
+import { buildApi, routesOf } from '../../workers/api/app';
+import { parseApiConfig } from '../../workers/api/config';
 import { createTestWorker, startTestServer, uniqueId } from '../support/temporal';
 
 const TOKEN = 'operator-token-0123456789';

@@ -1,5 +1,5 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { evidenceSignal, statusQuery } from '../../workflows/messages';
+import { evidenceSignal, statusQuery } from '../../contract/messages';
 import { createTestWorker, startTestServer, uniqueId } from '../support/temporal';
 import { networkInfo, StubAdapter } from '../support/stub-adapter';
 

@@ -1,5 +1,5 @@
 /**
- * The chain watcher (`tsx workers/watcher.ts`, a real process) against real hardhat chains and a real Temporal server:
+ * The chain watcher (`tsx workers/watcher/main.ts`, a real process) against real hardhat chains and a real Temporal server:
  * transfers completed from its evidence alone (no `checkStep` polling), sharding, reorgs below and beyond a policy,
  * SIGKILL and restart, and actions that complete by polling once it is stopped for good.
  */
@@ -10,9 +10,9 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import type { BridgeParams } from '../../client/plans';
 import type { LocalChains } from '../../devnet/chains';
-import { buildNetworks } from '../../workers/networks';
-import { statusQuery } from '../../workflows/messages';
-import type { ActionStatus, StepStatus } from '../../workflows/schemas/status';
+import { buildNetworks } from '../../networks/load';
+import { statusQuery } from '../../contract/messages';
+import type { ActionStatus, StepStatus } from '../../contract/status';
 import {
   bridgePlan,
   ChainProbe,
@@ -81,7 +81,7 @@ interface LogLine {
   block?: { number: string; hash: string };
 }
 
-/** `workers/watcher.ts` as a child process; its JSON log lines are collected. */
+/** `workers/watcher/main.ts` as a child process; its JSON log lines are collected. */
 class WatcherProcess {
   readonly lines: LogLine[] = [];
   private output = '';
@@ -90,7 +90,7 @@ class WatcherProcess {
 
   static async start(extraEnv: Record<string, string> = {}): Promise<WatcherProcess> {
     // One process (node with tsx's loader), not the tsx CLI and its child: a SIGKILL must reach the watcher itself.
-    const child = spawn(process.execPath, ['--import', 'tsx', 'workers/watcher.ts'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'workers/watcher/main.ts'], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporalio/testing';
-import { createWebhookActivities, WebhookDeliveryError, type Notification } from '../../activities/webhook';
+import { createWebhookActivities, WebhookDeliveryError, type Notification } from '../../networks/webhook/sender';
 import { newTransitions, SettleClient, START_CURSOR, verifyNotification, type TransitionEvent } from '../../client';
 import { createTestWorker, startTestServer, uniqueId } from '../support/temporal';
 

@@ -1,7 +1,7 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
-import { statusQuery } from '../../workflows/messages';
+import { statusQuery } from '../../contract/messages';
 import {
   ADDRESS_B,
   block,

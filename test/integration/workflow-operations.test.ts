@@ -1,14 +1,14 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
-import type { crossNetworkAction } from '../../workflows/cross-network-action';
+import type { crossNetworkAction } from '../../workflows/cross-network-action/workflow';
 import {
   cancelUpdate,
   compensateUpdate,
   resolveStepUpdate,
   retryStepUpdate,
   statusQuery,
-} from '../../workflows/messages';
+} from '../../contract/messages';
 import { ADDRESS_B, block, evmCall, signal, startAction, stepOf, waitForStatus } from '../support/actions';
 import { recordHistory } from '../support/histories';
 import { networkInfo, refFor, StubAdapter } from '../support/stub-adapter';

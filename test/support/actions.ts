@@ -1,11 +1,11 @@
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
-import type { ContinuedAction, crossNetworkAction } from '../../workflows/cross-network-action';
-import { evidenceSignal, statusQuery } from '../../workflows/messages';
-import type { ActionSpecInput } from '../../workflows/schemas/action-spec';
-import type { EvidenceInput } from '../../workflows/schemas/evidence';
-import type { ActionStatus } from '../../workflows/schemas/status';
+import type { ContinuedAction, crossNetworkAction } from '../../workflows/cross-network-action/workflow';
+import { evidenceSignal, statusQuery } from '../../contract/messages';
+import type { ActionSpecInput } from '../../contract/action-spec';
+import type { EvidenceInput } from '../../contract/evidence';
+import type { ActionStatus } from '../../contract/status';
 
 export const ADDRESS_A = '0x00000000000000000000000000000000000000a1';
 export const ADDRESS_B = '0x00000000000000000000000000000000000000b2';

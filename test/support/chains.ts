@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createPublicClient, http, parseAbi, type Hex, type PublicClient } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
-import { actionIdHash } from '../../activities/evm/templates';
+import { actionIdHash } from '../../networks/evm/templates';
 import { bridgeTransfer, type BridgeParams } from '../../client/plans';
 import { DEV_KEYS, localNetworksFile, rpc, startLocalChains, type LocalChains } from '../../devnet/chains';
 import { freePort } from './processes';

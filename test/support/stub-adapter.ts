@@ -5,7 +5,7 @@ import type {
   Observation,
   SubmitStepInput,
   SubmitStepResult,
-} from '../../activities/types';
+} from '../../contract/activity-io';
 
 /**
  * An in-memory network for workflow tests: submissions get deterministic refs, and `check` answers from a script the

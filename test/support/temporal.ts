@@ -3,7 +3,7 @@ import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Runtime, DefaultLogger, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../../activities';
-import { SETTLE_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
+import { SETTLE_SEARCH_ATTRIBUTES } from '../../contract/search-attributes';
 
 let runtimeInstalled = false;
 

@@ -1,4 +1,4 @@
-import type { NetworkInfo } from '../../activities/types';
+import type { NetworkInfo } from '../../contract/activity-io';
 import {
   applyStepEvent,
   compensationPlan,
@@ -9,10 +9,10 @@ import {
   stepsTable,
   toActionStatus,
   type ActionState,
-} from '../../workflows/action-state';
-import { ActionSpecSchema, type ActionSpecInput } from '../../workflows/schemas/action-spec';
-import type { Evidence } from '../../workflows/schemas/evidence';
-import type { BlockRef } from '../../workflows/schemas/primitives';
+} from '../../workflows/machine/action';
+import { ActionSpecSchema, type ActionSpecInput } from '../../contract/action-spec';
+import type { Evidence } from '../../contract/evidence';
+import type { BlockRef } from '../../contract/primitives';
 
 const ESCROW = '0x00000000000000000000000000000000000000a1';
 const MINTER = '0x00000000000000000000000000000000000000b2';

@@ -3,7 +3,7 @@ import { parseCommand, UsageError } from '../../client/cli/args';
 import { EXIT } from '../../client/cli/exit-codes';
 import { exitCodeOf, runCli, type CliBackend, type CliIo } from '../../client/cli/main';
 import { renderStatus } from '../../client/cli/render';
-import type { ActionStatus } from '../../workflows/schemas/status';
+import type { ActionStatus } from '../../contract/status';
 
 function statusOf(
   phase: ActionStatus['phase'],

@@ -1,5 +1,5 @@
 import { newTransitions, START_CURSOR } from '../../client/events';
-import type { ActionStatus, StepStatus, Transition } from '../../workflows/schemas/status';
+import type { ActionStatus, StepStatus, Transition } from '../../contract/status';
 
 const t = (from: string, to: string, at: string, source = 'test'): Transition => ({ from, to, at, source });
 

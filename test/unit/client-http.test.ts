@@ -1,7 +1,7 @@
 import { resolveClientConfig, ClientConfigError } from '../../client/config';
-import { buildApi, type ApiBackend } from '../../client/http/app';
-import { parseApiConfig, ApiConfigError } from '../../client/http/config';
-import { signBody } from '../../client/signature';
+import { buildApi, type ApiBackend } from '../../workers/api/app';
+import { parseApiConfig, ApiConfigError } from '../../workers/api/config';
+import { signBody } from '../../networks/webhook/signature';
 
 const failing = new Proxy({} as ApiBackend, {
   get: (_target, name) => async () => {

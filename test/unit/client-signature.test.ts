@@ -1,4 +1,10 @@
-import { ReplayGuard, signBody, SignatureError, verifyNotification, verifySignature } from '../../client/signature';
+import {
+  ReplayGuard,
+  signBody,
+  SignatureError,
+  verifyNotification,
+  verifySignature,
+} from '../../networks/webhook/signature';
 
 const SECRET = 'a-secret-of-sufficient-length';
 const NOW = 1_800_000_000;

@@ -2,10 +2,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bridgeTransfer, burnAttestMint, PlanError } from '../../client/plans';
-import { parseNetworksFile, readSignerKey } from '../../workers/network-config';
-import { buildNetworks, networkInfo } from '../../workers/networks';
-import { ActionSpecSchema } from '../../workflows/schemas/action-spec';
-import { memoryNonceOwners } from '../../activities/evm/nonce-owner';
+import { parseNetworksFile, readSignerKey } from '../../networks/config';
+import { buildNetworks, networkInfo } from '../../networks/load';
+import { ActionSpecSchema } from '../../contract/action-spec';
+import { memoryNonceOwners } from '../../networks/evm/nonce-owner';
 
 const KEY = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80';
 const TEMPORAL = { TEMPORAL_ADDRESS: '127.0.0.1:7233', TEMPORAL_NAMESPACE: 'default', SETTLE_TASK_QUEUE: 'settle' };
@@ -117,7 +117,7 @@ describe('plan builders', () => {
 
 describe('RPC errors', () => {
   it('never carry the RPC URL (it may hold an API key) into the failure that history records', async () => {
-    const { EvmAdapter, RpcError } = await import('../../activities/evm/adapter');
+    const { EvmAdapter, RpcError } = await import('../../networks/evm/adapter');
     const rpcUrl = 'http://127.0.0.1:1/v3/secret-api-key';
     const evm = new EvmAdapter({
       network: 'chainA',

@@ -1,9 +1,9 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { decodeFunctionData, keccak256, parseAbi, toBytes } from 'viem';
-import { encodeOperation } from '../../activities/evm/adapter';
-import { parseFunction, toAbiArgs } from '../../activities/evm/abi-args';
-import { actionIdHash, resolveTemplates } from '../../activities/evm/templates';
-import type { TemplateContext } from '../../workflows/templates';
+import { encodeOperation } from '../../networks/evm/adapter';
+import { parseFunction, toAbiArgs } from '../../networks/evm/abi-args';
+import { actionIdHash, resolveTemplates } from '../../networks/evm/templates';
+import type { TemplateContext } from '../../contract/templates';
 
 const context: TemplateContext = {
   actionId: 'xfer-1',

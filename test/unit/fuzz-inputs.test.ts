@@ -9,10 +9,10 @@ import fc from 'fast-check';
 import { ActionNotFoundError, SettleClient, signBody, ValidationError } from '../../client';
 import { EXIT } from '../../client/cli/exit-codes';
 import { runCli, type CliBackend } from '../../client/cli/main';
-import { buildApi } from '../../client/http/app';
-import { parseApiConfig } from '../../client/http/config';
-import { ActionSpecSchema } from '../../workflows/schemas/action-spec';
-import { EvidenceSchema } from '../../workflows/schemas/evidence';
+import { buildApi } from '../../workers/api/app';
+import { parseApiConfig } from '../../workers/api/config';
+import { ActionSpecSchema } from '../../contract/action-spec';
+import { EvidenceSchema } from '../../contract/evidence';
 
 const RUNS = 1_000;
 const SECRET = 'fuzz-evidence-secret-0123';

@@ -12,7 +12,7 @@ import {
   RetryStepInputSchema,
   ValidationError,
   type ActionSpecInput,
-} from '../../workflows/schemas';
+} from '../../contract';
 
 const ESCROW = '0x00000000000000000000000000000000000000a1';
 const MINTER = '0x00000000000000000000000000000000000000b2';

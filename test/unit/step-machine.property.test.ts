@@ -1,7 +1,7 @@
 import fc from 'fast-check';
-import type { FinalityPolicy } from '../../workflows/schemas/action-spec';
-import type { Evidence, EvidenceTarget } from '../../workflows/schemas/evidence';
-import type { BlockRef } from '../../workflows/schemas/primitives';
+import type { FinalityPolicy } from '../../contract/action-spec';
+import type { Evidence, EvidenceTarget } from '../../contract/evidence';
+import type { BlockRef } from '../../contract/primitives';
 import {
   deriveStepState,
   finalityViolation,
@@ -10,7 +10,7 @@ import {
   trackView,
   type StepEvent,
   type StepRecord,
-} from '../../workflows/step-machine';
+} from '../../workflows/machine/step';
 
 /**
  * Property tests for the step machine. Each run first generates a realistic chain history for one transaction

@@ -1,6 +1,6 @@
-import type { FinalityPolicy } from '../../workflows/schemas/action-spec';
-import type { Evidence } from '../../workflows/schemas/evidence';
-import type { BlockRef } from '../../workflows/schemas/primitives';
+import type { FinalityPolicy } from '../../contract/action-spec';
+import type { Evidence } from '../../contract/evidence';
+import type { BlockRef } from '../../contract/primitives';
 import {
   effectExists,
   finalityViolation,
@@ -10,7 +10,7 @@ import {
   type StepEvent,
   type StepRecord,
   type TransitionMeta,
-} from '../../workflows/step-machine';
+} from '../../workflows/machine/step';
 
 const THREE_CONFIRMATIONS: FinalityPolicy = { confirmations: 3 };
 const REF = '0x1111111111111111111111111111111111111111111111111111111111111111';
@@ -401,7 +401,7 @@ describe('step machine', () => {
 describe('a reverted transaction', () => {
   it('stays failed when the block it reverted in gathers confirmations', () => {
     const { reduceStep, newStepRecord } =
-      jest.requireActual<typeof import('../../workflows/step-machine')>('../../workflows/step-machine');
+      jest.requireActual<typeof import('../../workflows/machine/step')>('../../workflows/step-machine');
     const policy = { confirmations: 2 };
     const meta = { at: '2026-11-26T10:00:00Z', source: 'test' };
     const block = { number: '5', hash: '0x05' };

@@ -1,4 +1,4 @@
-import { parseNetworksFile } from '../../workers/network-config';
+import { parseNetworksFile } from '../../networks/config';
 import { parseWatcherConfig, watchedNetworks } from '../../workers/watcher/config';
 import { jsonLogger } from '../../workers/watcher/log';
 import { serveMetrics, WatcherMetrics } from '../../workers/watcher/metrics';

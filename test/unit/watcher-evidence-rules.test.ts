@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import type { FinalityPolicy } from '../../workflows/schemas/action-spec';
-import type { BlockRef } from '../../workflows/schemas/primitives';
+import type { FinalityPolicy } from '../../contract/action-spec';
+import type { BlockRef } from '../../contract/primitives';
 import {
   mergeStatusFacts,
   noFacts,

@@ -3,7 +3,7 @@
  * branches off. Following a head compares the new branch with the kept hashes; the kept blocks it replaces are the
  * orphaned ones.
  */
-import type { BlockRef } from '../../workflows/schemas/primitives';
+import type { BlockRef } from '../../contract/primitives';
 
 export interface BlockHeader {
   number: bigint;

@@ -3,7 +3,7 @@
  * Temporal on an interval and on events), the evidence sender, and the metrics (endpoint and periodic log line).
  */
 import type { Client } from '@temporalio/client';
-import { ChainReader } from './chain';
+import { ChainReader } from '../../networks/evm/chain-reader';
 import type { WatchedNetwork, WatcherConfig } from './config';
 import { ActionDirectory } from './directory';
 import { errorText, type Logger } from './log';

@@ -3,12 +3,12 @@
  * `SETTLE_WATCH_*` keys. Parsed once at process start from an env object (not read globally) and passed down.
  */
 import { z } from 'zod';
-import { DurationSchema } from '../../workflows/schemas/duration';
-import { formatIssues } from '../../workflows/schemas/format-issues';
-import type { FinalityPolicy } from '../../workflows/schemas/action-spec';
-import { NetworkNameSchema } from '../../workflows/schemas/primitives';
-import { ConfigError, WorkerConfigSchema } from '../config';
-import { readNetworksFile, type NetworksFile } from '../network-config';
+import { DurationSchema } from '../../contract/duration';
+import { formatIssues } from '../../contract/validation';
+import type { FinalityPolicy } from '../../contract/action-spec';
+import { NetworkNameSchema } from '../../contract/primitives';
+import { ConfigError, WorkerConfigSchema } from '../worker/config';
+import { readNetworksFile, type NetworksFile } from '../../networks/config';
 
 const NetworkListSchema = z
   .string()

@@ -5,10 +5,10 @@
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { keccak256, toBytes } from 'viem';
-import { statusQuery, WORKFLOW_TYPE } from '../../workflows/messages';
-import type { ActionStatus } from '../../workflows/schemas/status';
-import { SettleRefs } from '../../workflows/search-attributes';
-import type { ActionEvent } from './chain';
+import { statusQuery, WORKFLOW_TYPE } from '../../contract/messages';
+import type { ActionStatus } from '../../contract/status';
+import { SettleRefs } from '../../contract/search-attributes';
+import type { ActionEvent } from '../../networks/evm/chain-reader';
 import { errorText, type Logger } from './log';
 import type { WatcherMetrics } from './metrics';
 import { refreshTx, txKey, WATCHED_PHASES, watchedTxs, type WatchedTx } from './watched';

@@ -3,9 +3,9 @@
  * Pure: the watcher signals only transitions (included, the confirmation count that meets the policy, the policy's
  * tag reaching the block, reorged, dropped, failed), never once per block.
  */
-import type { FinalityPolicy } from '../../workflows/schemas/action-spec';
-import type { BlockRef, StepOutput } from '../../workflows/schemas/primitives';
-import type { StepStatus, Track } from '../../workflows/schemas/status';
+import type { FinalityPolicy } from '../../contract/action-spec';
+import type { BlockRef, StepOutput } from '../../contract/primitives';
+import type { StepStatus, Track } from '../../contract/status';
 
 /** One report about a transaction: evidence without the step, network, source and time (the sender adds those). */
 export type Report =

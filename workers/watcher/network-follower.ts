@@ -4,7 +4,7 @@
  * reports. One loop per network; a failed read is retried on the next head.
  */
 import { BlockWindow, ChainMovedError, followHead, type BlockHeader } from './block-window';
-import type { ChainSource } from './chain';
+import type { ChainSource } from '../../networks/evm/chain-reader';
 import type { WatchedNetwork } from './config';
 import type { FollowedActions } from './directory';
 import { recordReport, reportsDue, type ChainFacts } from './evidence-rules';

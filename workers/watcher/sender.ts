@@ -3,8 +3,8 @@
  * gone (completed, terminated) is not an error: its action is no longer followed.
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { evidenceSignal } from '../../workflows/messages';
-import type { EvidenceInput } from '../../workflows/schemas/evidence';
+import { evidenceSignal } from '../../contract/messages';
+import type { EvidenceInput } from '../../contract/evidence';
 import type { Report } from './evidence-rules';
 import { errorText, type Logger } from './log';
 import type { WatcherMetrics } from './metrics';

@@ -3,10 +3,10 @@
  * step, whether it is the operation's or the compensation's, the step's finality policy and what the workflow
  * already knows about it.
  */
-import type { FinalityPolicy } from '../../workflows/schemas/action-spec';
-import type { ActionStatus, Phase, StepStatus } from '../../workflows/schemas/status';
-import type { EvidenceTarget } from '../../workflows/schemas/evidence';
-import type { Inclusion } from './chain';
+import type { FinalityPolicy } from '../../contract/action-spec';
+import type { ActionStatus, Phase, StepStatus } from '../../contract/status';
+import type { EvidenceTarget } from '../../contract/evidence';
+import type { Inclusion } from '../../networks/evm/chain-reader';
 import { mergeStatusFacts, noFacts, trackFacts, type ReportedFacts } from './evidence-rules';
 
 export interface WatchedTx {

@@ -1,0 +1,107 @@
+import type { EvmOperation, FinalityPolicy } from './action-spec';
+import type { EvidenceInput, EvidenceTarget } from './evidence';
+import type { BlockRef, StepOutput } from './primitives';
+import type { TemplateContext } from './templates';
+import type { TransitionEvent } from './transition-events';
+
+/** What the workflow needs to know about a network; read once per run through a local activity. */
+export interface NetworkInfo {
+  network: string;
+  /** Default finality policy for steps that name none. */
+  finality: FinalityPolicy;
+  /** First wait for evidence before polling, and the cap of its back-off. */
+  pollIntervalMs: number;
+  maxPollIntervalMs: number;
+  /** Whether `checkStep` can observe this network (false for networks that only report by signal). */
+  pollable: boolean;
+  /** Whether this worker may submit transactions on it. */
+  canSubmit: boolean;
+  /**
+   * Submit again (same attempt) when a transaction is still not included after this long: the adapter replaces it
+   * with the same nonce and higher fees. Unset: a pending transaction is only rebroadcast when reported dropped.
+   */
+  resubmitAfterMs?: number;
+}
+
+export interface SubmitStepInput {
+  actionId: string;
+  stepId: string;
+  network: string;
+  attempt: number;
+  for: EvidenceTarget;
+  operation: EvmOperation;
+  context: TemplateContext;
+}
+
+export interface SubmitStepResult {
+  /** The transaction hash (or the adapter's reference) of this attempt. */
+  ref: string;
+  output?: StepOutput;
+}
+
+export interface CheckStepInput {
+  actionId: string;
+  stepId: string;
+  network: string;
+  for: EvidenceTarget;
+  attempt: number;
+  refs: string[];
+  finality: FinalityPolicy;
+  /** The block the workflow believes the step is in, so the adapter can tell whether it was orphaned. */
+  knownBlock?: BlockRef;
+}
+
+/** An observation as evidence, without the step (the workflow knows which step it asked about). */
+export type Observation = Omit<EvidenceInput, 'step' | 'network' | 'for'>;
+
+/** One adapter per kind of network: it submits operations and reports what it observes. */
+export interface NetworkAdapter {
+  submit(input: SubmitStepInput): Promise<SubmitStepResult>;
+  check(input: CheckStepInput): Promise<Observation[]>;
+}
+
+export interface NotificationInput {
+  /** The action's `webhook`; the deployment's default when absent. */
+  url?: string;
+  actionId: string;
+  /** 1, 2, 3… per action, in the order the transitions happened. */
+  sequence: number;
+  event: TransitionEvent;
+}
+
+/** What the receiver gets as the JSON body. */
+export interface Notification {
+  /** Equals the idempotency key: `<actionId>:<sequence>`. */
+  id: string;
+  actionId: string;
+  sequence: number;
+  event: TransitionEvent;
+}
+
+export interface DeliveryResult {
+  delivered: boolean;
+  /** The receiver's HTTP status when delivered. */
+  status?: number;
+}
+
+/** What the workflow learns about the deployment once per run (a local activity, recorded in history). */
+export interface DeploymentInfo {
+  networks: Record<string, NetworkInfo>;
+  /** Whether transitions of this action are pushed to a webhook. */
+  notifications: boolean;
+}
+
+/**
+ * The activities the workflows call, by name: the workflows proxy this interface, and the worker's
+ * `createActivities(deps)` implements it, so workflow code never imports activity code.
+ */
+export interface SettleActivities {
+  /** Network defaults and notification settings for the workflow: read once per run. */
+  describeDeployment(input: { networks: string[]; webhook: boolean }): Promise<DeploymentInfo>;
+  /** Submits one operation attempt. Idempotent per (action, step, attempt, operation|compensation). */
+  submitStep(input: SubmitStepInput): Promise<SubmitStepResult>;
+  /** Reads what the network says about a step's transactions now (the pull path). */
+  checkStep(input: CheckStepInput): Promise<Observation[]>;
+  /** POSTs one transition to the action's webhook, signed; throws (so Temporal retries) on a non-2xx answer. */
+  deliverNotification(input: NotificationInput): Promise<DeliveryResult>;
+}

@@ -1,0 +1,121 @@
+/**
+ * The networks file (SETTLE_CONFIG): which networks this worker knows, how final is final on each, how fast to poll,
+ * whether it may send, and which signers exist. Keys are never in this file's actions: a signer names an env
+ * variable or a key file, read once at start-up. Parsed once with zod and passed down.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { FinalityPolicySchema } from '../contract/action-spec';
+import { DurationSchema } from '../contract/duration';
+import { formatIssues } from '../contract/validation';
+import { NetworkNameSchema } from '../contract/primitives';
+import { ConfigError } from '../workers/worker/config';
+
+const SignerNameSchema = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]*$/, 'must be a signer name (letters, digits, _ -)');
+
+/** Where a signer's private key comes from: an env variable, or a file holding the 0x-prefixed hex key. */
+export const SignerSourceSchema = z.union(
+  [z.strictObject({ keyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/) }), z.strictObject({ keyFile: z.string().min(1) })],
+  { error: 'must be { "keyEnv": "ENV_NAME" } or { "keyFile": "path/to/key" }' },
+);
+export type SignerSource = z.infer<typeof SignerSourceSchema>;
+
+export const EvmNetworkConfigSchema = z.strictObject({
+  kind: z.literal('evm'),
+  chainId: z.number().int().positive(),
+  /** Tried in order: the first reachable one is used. */
+  rpcUrls: z.array(z.url({ protocol: /^(https?|wss?)$/ })).min(1, 'needs at least one RPC URL'),
+  /** Default for steps that name none: `{ "confirmations": n }` or `{ "tag": "finalized" | "safe" }`. */
+  finality: FinalityPolicySchema,
+  blockTime: DurationSchema,
+  /** First wait for evidence before the workflow polls, and the cap of its back-off. */
+  pollInterval: DurationSchema.optional(),
+  maxPollInterval: DurationSchema.optional(),
+  /** Sending is off unless enabled per network. */
+  send: z.boolean().default(false),
+  /** Signers this worker may use on this network (names from `signers`). */
+  signers: z.array(SignerNameSchema).default([]),
+  /** Replace a transaction with the same nonce and higher fees when it has been pending this long. */
+  feeBumpAfter: DurationSchema.optional(),
+});
+export type EvmNetworkConfig = z.infer<typeof EvmNetworkConfigSchema>;
+
+export const NetworksFileSchema = z
+  .strictObject({
+    networks: z.record(NetworkNameSchema, z.discriminatedUnion('kind', [EvmNetworkConfigSchema])),
+    signers: z.record(SignerNameSchema, SignerSourceSchema).default({}),
+    /** Fault injection for crash tests only: SIGKILL the worker right after its first broadcast (once per marker file). */
+    faults: z.strictObject({ killAfterBroadcastMarker: z.string().min(1).optional() }).optional(),
+  })
+  .superRefine((file, ctx) => {
+    for (const [name, network] of Object.entries(file.networks)) {
+      network.signers.forEach((signer, i) => {
+        if (!file.signers[signer]) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['networks', name, 'signers', i],
+            message: `unknown signer "${signer}" (not in "signers")`,
+          });
+        }
+      });
+    }
+  });
+export type NetworksFile = z.infer<typeof NetworksFileSchema>;
+
+/**
+ * Reads SETTLE_CONFIG: a path to a JSON file, or the JSON itself (starting with `{`). Relative key files resolve
+ * against the file's folder.
+ *
+ * @example const file = readNetworksFile(config.SETTLE_CONFIG!);
+ */
+export function readNetworksFile(source: string): NetworksFile & { baseDir: string } {
+  const inline = source.trimStart().startsWith('{');
+  let text: string;
+  try {
+    text = inline ? source : readFileSync(source, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`SETTLE_CONFIG: cannot read ${source}: ${(error as Error).message}`);
+  }
+  return {
+    ...parseNetworksFile(text, inline ? 'SETTLE_CONFIG' : source),
+    baseDir: inline ? '.' : path.dirname(source),
+  };
+}
+
+export function parseNetworksFile(text: string, name = 'SETTLE_CONFIG'): NetworksFile {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`${name}: not valid JSON: ${(error as Error).message}`);
+  }
+  const parsed = NetworksFileSchema.safeParse(json);
+  if (!parsed.success) throw new ConfigError(`${name}: invalid networks file:\n${formatIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+const PRIVATE_KEY = /^0x[0-9a-fA-F]{64}$/;
+
+/** Reads one signer's key. A missing or malformed key is a start-up error that names the signer, never the key. */
+export function readSignerKey(
+  name: string,
+  source: SignerSource,
+  env: Record<string, string | undefined>,
+  baseDir: string,
+): `0x${string}` {
+  let key: string | undefined;
+  if ('keyEnv' in source) {
+    key = env[source.keyEnv]?.trim();
+    if (!key) throw new ConfigError(`signer "${name}": environment variable ${source.keyEnv} is not set`);
+  } else {
+    const file = path.resolve(baseDir, source.keyFile);
+    try {
+      key = readFileSync(file, 'utf8').trim();
+    } catch (error) {
+      throw new ConfigError(`signer "${name}": cannot read key file ${file}: ${(error as NodeJS.ErrnoException).code}`);
+    }
+  }
+  if (!PRIVATE_KEY.test(key)) throw new ConfigError(`signer "${name}": the key is not a 0x-prefixed 32-byte hex key`);
+  return key as `0x${string}`;
+}
