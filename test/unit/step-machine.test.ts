@@ -401,7 +401,7 @@ describe('step machine', () => {
 describe('a reverted transaction', () => {
   it('stays failed when the block it reverted in gathers confirmations', () => {
     const { reduceStep, newStepRecord } =
-      jest.requireActual<typeof import('../../workflows/machine/step')>('../../workflows/step-machine');
+      jest.requireActual<typeof import('../../workflows/machine/step')>('../../workflows/machine/step');
     const policy = { confirmations: 2 };
     const meta = { at: '2026-11-26T10:00:00Z', source: 'test' };
     const block = { number: '5', hash: '0x05' };

@@ -1,0 +1,45 @@
+/**
+ * Every failure type a caller can match on (`ApplicationFailure.type`, `err.cause.type`), in one table. Workflows,
+ * activities and networks throw their non-retryable failures through {@link nonRetryable}, so a type name is written
+ * once, here.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+
+export const ErrorType = {
+  /** The ActionSpec failed validation inside the workflow (a caller bypassed the client's checks). */
+  InvalidActionSpec: 'InvalidActionSpec',
+  /** An operation cannot be encoded: a bad address, argument or template. */
+  InvalidOperation: 'InvalidOperation',
+  /** The call reverts: when simulated before signing, or on chain. */
+  ExecutionReverted: 'ExecutionReverted',
+  /** This worker has no adapter for the step's network. */
+  UnknownNetwork: 'UnknownNetwork',
+  /** This worker may not send on the network (its `send` flag is off). */
+  SendingDisabled: 'SendingDisabled',
+  /** The operation names a signer this worker does not hold for the network. */
+  UnknownSigner: 'UnknownSigner',
+  /** A notification's webhook is not an http(s) URL. */
+  InvalidWebhook: 'InvalidWebhook',
+} as const;
+
+export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];
+
+/**
+ * Submission failures that are facts about the call, not about the network's availability: never retried. (A failure
+ * thrown through {@link nonRetryable} is not retried anyway; the list also stops retries of the same type thrown as a
+ * plain error by an adapter.)
+ */
+export const NON_RETRYABLE_SUBMIT_ERRORS: ErrorTypeName[] = [
+  ErrorType.ExecutionReverted,
+  ErrorType.InvalidOperation,
+  ErrorType.UnknownNetwork,
+];
+
+/**
+ * A failure that must not be retried, with its type from the table.
+ *
+ * @example throw nonRetryable(ErrorType.InvalidOperation, `to: "${to}" is not an address`);
+ */
+export function nonRetryable(type: ErrorTypeName, message: string, ...details: unknown[]): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(message, type, ...details);
+}
