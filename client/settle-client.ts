@@ -42,7 +42,7 @@ import {
   ValidationError,
   WaitTimeoutError,
 } from './errors';
-import { isTerminal } from './events';
+import { isTerminalPhase } from './events';
 
 /** What `start` returns: the run of this actionId, whether this call created it or it already existed. */
 export interface StartedAction {
@@ -226,7 +226,7 @@ export class SettleClient {
       options.signal?.throwIfAborted();
       const status = await this.status(actionId);
       if (conditionHolds(status, condition)) return status;
-      if (isTerminal(status.phase)) throw new ActionSettledError(actionId, describe, status.phase, status);
+      if (isTerminalPhase(status.phase)) throw new ActionSettledError(actionId, describe, status.phase, status);
       if (Date.now() + interval > deadline) throw new WaitTimeoutError(actionId, describe, status);
       await new Promise((resolve) => setTimeout(resolve, interval));
     }

@@ -13,6 +13,13 @@ export const PhaseSchema = z.enum([
 ]);
 export type Phase = z.infer<typeof PhaseSchema>;
 
+/** Phases after which nothing changes any more: the run closes. (`needs_action` is not one: an operator acts.) */
+export const TERMINAL_PHASES: readonly Phase[] = ['completed', 'compensated', 'failed', 'cancelled'];
+
+export function isTerminalPhase(phase: string): boolean {
+  return (TERMINAL_PHASES as readonly string[]).includes(phase);
+}
+
 export const StepStateNameSchema = z.enum([
   'waiting',
   'submitting',

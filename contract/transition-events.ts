@@ -75,9 +75,4 @@ function time(at: string): number {
   return Number.isNaN(ms) ? -Infinity : ms;
 }
 
-/** Phases after which nothing changes any more. */
-export const TERMINAL_PHASES = ['completed', 'compensated', 'failed', 'cancelled'] as const;
-
-export function isTerminal(phase: string): boolean {
-  return (TERMINAL_PHASES as readonly string[]).includes(phase);
-}
+export { isTerminalPhase, TERMINAL_PHASES } from './status';

@@ -1,6 +1,6 @@
 /** `settle status <id> --watch`: follows an action until it ends, redrawing (TTY) or printing transitions. */
 import type { ActionStatus } from '../../contract/status';
-import { isTerminal, newTransitions, START_CURSOR } from '../events';
+import { isTerminalPhase, newTransitions, START_CURSOR } from '../events';
 import { renderProgress, renderStatus, renderTransition } from './render';
 
 export interface WatchOutput {
@@ -38,7 +38,7 @@ export async function watchStatus(
         out.write(`${renderProgress(status)}\n`);
       }
     }
-    if (isTerminal(status.phase) || signal?.aborted) return status;
+    if (isTerminalPhase(status.phase) || signal?.aborted) return status;
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }

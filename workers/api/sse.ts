@@ -5,7 +5,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { ActionStatus } from '../../contract/status';
-import { isTerminal, newTransitions, START_CURSOR } from '../../client/events';
+import { isTerminalPhase, newTransitions, START_CURSOR } from '../../client/events';
 
 const HEARTBEAT_MS = 15_000;
 
@@ -39,7 +39,7 @@ export async function streamTransitions(response: ServerResponse, options: Strea
         sequence = event.sequence;
         lastWrite = Date.now();
       }
-      if (isTerminal(status.phase)) {
+      if (isTerminalPhase(status.phase)) {
         const end = { actionId: status.actionId, phase: status.phase, progress: status.progress };
         response.write(`event: end\ndata: ${JSON.stringify(end)}\n\n`);
         return;

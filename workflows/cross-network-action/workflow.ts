@@ -54,7 +54,8 @@ import {
   RetryStepInputSchema,
 } from '../../contract/updates';
 import { SettleNetworks, SettlePhase, SettleRefs, SettleType } from '../../contract/search-attributes';
-import { TERMINAL_PHASES, validateActive, validateResolve, validateRetry } from '../machine/update-validators';
+import { TERMINAL_PHASES } from '../../contract/status';
+import { validateActive, validateResolve, validateRetry } from '../machine/update-validators';
 import { trackState, trackView, type TransitionMeta } from '../machine/step';
 
 const SUBMIT_OPTIONS: ActivityOptions = {

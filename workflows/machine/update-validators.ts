@@ -4,10 +4,8 @@
  */
 import type { ActionState } from './action';
 import { formatPath } from '../../contract/validation';
-import type { Phase } from '../../contract/status';
+import { TERMINAL_PHASES } from '../../contract/status';
 import { ResolveStepInputSchema, RetryStepInputSchema } from '../../contract/updates';
-
-export const TERMINAL_PHASES: Phase[] = ['completed', 'compensated', 'failed', 'cancelled'];
 
 interface Parser<T> {
   safeParse(
