@@ -25,7 +25,7 @@ beforeAll(async () => {
   running = worker.run();
   settle = await SettleClient.connect({ env: { TEMPORAL_ADDRESS: env.address, SETTLE_TASK_QUEUE: taskQueue } });
   // The API as it runs in production: its own process, configured through the environment.
-  api = spawn(process.execPath, [path.join(ROOT, 'node_modules/tsx/dist/cli.mjs'), 'client/http/main.ts'], {
+  api = spawn(process.execPath, [path.join(ROOT, 'node_modules/tsx/dist/cli.mjs'), 'workers/api/main.ts'], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH,
