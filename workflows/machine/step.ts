@@ -80,10 +80,10 @@ export function reduceStep(
     case 'submitting':
       if (event.for === 'compensation') {
         if (next.compensation) next.compensation.submitting = true;
-      } else if (!isTerminal(next)) next.operation.submitting = true;
+      } else if (!operationClosed(next)) next.operation.submitting = true;
       break;
     case 'expire':
-      if (!isTerminal(next) && trackState(next.operation, policy) !== 'final') next.expired = true;
+      if (!operationClosed(next) && trackState(next.operation, policy) !== 'final') next.expired = true;
       break;
     case 'skip':
       // Only a step with nothing submitted (and nothing reported) can be skipped.
@@ -118,7 +118,8 @@ function applyEvidence(step: StepRecord, evidence: Evidence): void {
   addFacts(step.operation, evidence);
 }
 
-export function isTerminal(step: StepRecord): boolean {
+/** The step left its operation: skipped, or being compensated. Nothing more is submitted or expired for it. */
+export function operationClosed(step: StepRecord): boolean {
   return step.skipped || step.compensation !== undefined;
 }
 
