@@ -1,15 +1,13 @@
 import type { NetworkInfo } from '../../contract/activity-io';
 import {
   applyStepEvent,
-  compensationPlan,
   dependenciesMet,
   initialState,
   policyOf,
-  routeSummary,
-  stepsTable,
-  toActionStatus,
   type ActionState,
 } from '../../workflows/machine/action';
+import { compensationPlan } from '../../workflows/machine/compensation';
+import { routeSummary, stepsTable, toActionStatus } from '../../workflows/machine/views';
 import { ActionSpecSchema, type ActionSpecInput } from '../../contract/action-spec';
 import type { Evidence } from '../../contract/evidence';
 import type { BlockRef } from '../../contract/primitives';
@@ -263,7 +261,7 @@ describe('action state', () => {
       const state = stateOf(BRIDGE);
       report(state, 'lock', { kind: 'confirmed', ref: '0xlock', block: block(100), confirmations: 2 });
       final(state, 'attest');
-      expect(stepsTable(state)).toBe(
+      expect(stepsTable(toActionStatus(state))).toBe(
         [
           '**running** · 2/3 locally confirmed · 1/3 final',
           '',
@@ -282,7 +280,7 @@ describe('action state', () => {
       report(state, 'lock', { kind: 'reorged', ref: '0xlock', block: block(100) });
       included(state, 'lock', 101);
       applyStepEvent(state, 'lock', { type: 'compensate' }, { at: AT, source: 'workflow' });
-      const table = stepsTable(state);
+      const table = stepsTable(toActionStatus(state));
       expect(table).toContain('| lock | chainA | compensating · compensation pending | 0xlock | 1/3 |');
       expect(table).toContain(`**Finality violation**: step lock: block ${block(100).hash} was orphaned`);
     });

@@ -18,24 +18,25 @@ import type { NetworkInfo, Observation, SettleActivities } from '../../contract/
 import {
   allFinal,
   allRefs,
-  anyEffectMayExist,
   applyStepEvent,
-  compensationFailed,
-  compensationPlan,
   dependenciesMet,
-  effectOutstanding,
   enableNotifications,
   enqueueNotifications,
-  inFlight,
   initialState,
   policyOf,
   setPhase,
   stepSpec,
-  stepsTable,
   templateContext,
-  toActionStatus,
   type ActionState,
 } from '../machine/action';
+import {
+  anyEffectMayExist,
+  compensationFailed,
+  compensationPlan,
+  effectOutstanding,
+  inFlight,
+} from '../machine/compensation';
+import { stepsTable, toActionStatus } from '../machine/views';
 import {
   cancelUpdate,
   compensateUpdate,
@@ -687,7 +688,8 @@ class ActionRunner {
 
   /** Search attributes only when the phase or the refs change; the steps table for the Web UI every time. */
   private publish(): void {
-    enqueueNotifications(this.state);
+    const status = toActionStatus(this.state);
+    enqueueNotifications(this.state, status);
     const refs = allRefs(this.state);
     const refsKey = refs.join(',');
     if (this.published.phase !== this.state.phase || this.published.refs !== refsKey) {
@@ -703,6 +705,6 @@ class ActionRunner {
       ]);
       this.published = { phase: this.state.phase, refs: refsKey };
     }
-    setCurrentDetails(stepsTable(this.state));
+    setCurrentDetails(stepsTable(status));
   }
 }

@@ -1,16 +1,15 @@
 /**
- * The action's state around the step machine: dependencies, phase, compensation order, status. Pure: no Temporal
- * imports, so it is tested on its own and replays identically.
+ * The action's state around the step machine: dependencies, phase, notifications. Pure: no Temporal imports, so it is
+ * tested on its own and replays identically. Compensation order is in `compensation.ts`, the status in `views.ts`, the
+ * phase rules in `phase.ts`.
  */
 import type { NetworkInfo } from '../../contract/activity-io';
-import { ancestors, type ActionSpec, type FinalityPolicy, type StepSpec } from '../../contract/action-spec';
+import type { ActionSpec, FinalityPolicy, StepSpec } from '../../contract/action-spec';
 import type { ActionStatus, FinalityViolation, Phase, Retrying, Transition } from '../../contract/status';
 import {
-  effectExists,
   finalityViolation,
   newStepRecord,
   reduceStep,
-  toStepStatus,
   trackState,
   trackView,
   type StepEvent,
@@ -137,80 +136,6 @@ export function allFinal(state: ActionState): boolean {
   return state.spec.steps.every((s) => isFinal(state, s.id));
 }
 
-/** Whether any step may have an effect on its network (submitted, included or final). */
-export function anyEffectMayExist(state: ActionState): boolean {
-  return Object.values(state.steps).some(
-    (step) =>
-      undoable(state, step.id) &&
-      (step.operation.submitting || step.operation.refs.length > 0 || effectExists(step, policyOf(state, step.id))),
-  );
-}
-
-/** An awaited step without a compensation reports something external: there is nothing of ours to undo. */
-function undoable(state: ActionState, stepId: string): boolean {
-  const spec = stepSpec(state, stepId);
-  return spec.operation.kind !== 'await' || spec.compensation !== undefined;
-}
-
-/** An operation submitted and not yet seen on chain (nor dropped): whether it takes effect is still open. */
-export function inFlight(state: ActionState, stepId: string): boolean {
-  const step = state.steps[stepId];
-  if (step.compensation || !undoable(state, stepId)) return false;
-  const track = trackState(step.operation, policyOf(state, stepId));
-  if (track === 'submitting') return true;
-  const ref = trackView(step.operation, policyOf(state, stepId)).ref;
-  return track === 'submitted' && !(ref && step.operation.dropped.includes(ref));
-}
-
-/**
- * Steps that depend on `stepId`, directly or through other steps: an awaited step in between has nothing to undo, but
- * the steps after it still must be undone first.
- */
-function dependents(state: ActionState, stepId: string): string[] {
-  return state.spec.steps.filter((s) => ancestors(s.id, state.spec.steps).has(stepId)).map((s) => s.id);
-}
-
-export type CompensationPlan = { kind: 'start'; stepId: string } | { kind: 'blocked'; stepId: string; reason: string };
-
-/**
- * What compensation can do now, in reverse dependency order: a step's effect is undone only after every step that
- * depends on it has no effect left. A step with an effect and no compensation blocks its dependencies for good.
- */
-export function compensationPlan(state: ActionState): CompensationPlan[] {
-  const plan: CompensationPlan[] = [];
-  for (const spec of [...state.spec.steps].reverse()) {
-    const step = state.steps[spec.id];
-    if (step.compensation || !undoable(state, spec.id) || !effectExists(step, policyOf(state, spec.id))) continue;
-    const pending = dependents(state, spec.id).filter((id) => effectOutstanding(state, id) || inFlight(state, id));
-    if (pending.length > 0) continue;
-    if (!spec.compensation) {
-      plan.push({
-        kind: 'blocked',
-        stepId: spec.id,
-        reason: `step "${spec.id}" has an effect on ${spec.network} and no compensation`,
-      });
-    } else plan.push({ kind: 'start', stepId: spec.id });
-  }
-  return plan;
-}
-
-/** An effect that exists and is not yet compensated. */
-export function effectOutstanding(state: ActionState, stepId: string): boolean {
-  const step = state.steps[stepId];
-  const policy = policyOf(state, stepId);
-  if (step.compensation) return trackState(step.compensation, policy) !== 'final';
-  return undoable(state, stepId) && effectExists(step, policy);
-}
-
-export function compensationFailed(state: ActionState): string | undefined {
-  for (const step of Object.values(state.steps)) {
-    if (step.compensation && trackState(step.compensation, policyOf(state, step.id)) === 'failed') {
-      return `compensation of "${step.id}" failed: ${trackView(step.compensation, policyOf(state, step.id)).error ?? 'unknown reason'}`;
-    }
-  }
-  return undefined;
-}
-
 export function templateContext(state: ActionState): TemplateContext {
   const steps: TemplateContext['steps'] = {};
   for (const [id, step] of Object.entries(state.steps)) {
@@ -224,30 +149,6 @@ export function templateContext(state: ActionState): TemplateContext {
   return { actionId: state.spec.actionId, steps };
 }
 
-export function toActionStatus(state: ActionState): ActionStatus {
-  const steps = state.spec.steps.map((s) => {
-    const status = toStepStatus(state.steps[s.id], policyOf(state, s.id));
-    const retrying = state.retrying[`${s.id}:operation`] ?? state.retrying[`${s.id}:compensation`];
-    return retrying ? { ...status, retrying } : status;
-  });
-  return {
-    actionId: state.spec.actionId,
-    type: state.spec.type,
-    phase: state.phase,
-    progress: {
-      total: steps.length,
-      locallyConfirmed: steps.filter((s) => s.state === 'included' || s.state === 'final').length,
-      final: steps.filter((s) => s.state === 'final').length,
-    },
-    steps,
-    alarms: state.alarms,
-    phaseTransitions: state.phaseTransitions,
-    ...(state.reason ? { reason: state.reason } : {}),
-    startedAt: state.startedAt,
-    updatedAt: state.updatedAt,
-  };
-}
-
 /** Every ref the action's steps and compensations have had: for the `SettleRefs` search attribute. */
 export function allRefs(state: ActionState): string[] {
   const refs = new Set<string>();
@@ -257,37 +158,14 @@ export function allRefs(state: ActionState): string[] {
   return [...refs].sort();
 }
 
-/** `bridge-transfer: lock@chainA → mint@chainB`, for the Web UI's summary. */
-export function routeSummary(spec: Pick<ActionSpec, 'type' | 'steps'>): string {
-  return `${spec.type}: ${spec.steps.map((s) => `${s.id}@${s.network}`).join(' → ')}`;
-}
-
-/** A markdown table of the steps, shown as the run's current details in the Web UI. */
-export function stepsTable(state: ActionState): string {
-  const status = toActionStatus(state);
-  const rows = status.steps.map((s) => {
-    const confirmations = s.confirmations === undefined ? '' : String(s.confirmations);
-    const need = 'confirmations' in s.finality ? `/${s.finality.confirmations}` : ` (${s.finality.tag})`;
-    const compensation = s.compensation ? ` · compensation ${s.compensation.state}` : '';
-    return `| ${s.id} | ${s.network} | ${s.state}${compensation} | ${s.ref ?? ''} | ${confirmations}${confirmations ? need : ''} |`;
-  });
-  const alarms = status.alarms.map((a) => `\n**Finality violation**: step ${a.step}: ${a.evidence}`).join('');
-  return (
-    [
-      `**${status.phase}** · ${status.progress.locallyConfirmed}/${status.progress.total} locally confirmed · ${status.progress.final}/${status.progress.total} final`,
-      '',
-      '| step | network | state | ref | confirmations |',
-      '| --- | --- | --- | --- | --- |',
-      ...rows,
-    ].join('\n') + alarms
-  );
-}
-
-/** Appends the transitions recorded since the last call to the notification outbox, numbered in order. */
-export function enqueueNotifications(state: ActionState): void {
+/**
+ * Appends the transitions recorded since the last call to the notification outbox, numbered in order. `status` is
+ * `toActionStatus(state)`, built once by the caller.
+ */
+export function enqueueNotifications(state: ActionState, status: ActionStatus): void {
   const notifications = state.notifications;
   if (!notifications) return;
-  const { events, next } = newTransitions(toActionStatus(state), notifications.cursor, notifications.lastSequence);
+  const { events, next } = newTransitions(status, notifications.cursor, notifications.lastSequence);
   if (events.length === 0) return;
   notifications.outbox.push(...events);
   notifications.cursor = next;
@@ -297,3 +175,6 @@ export function enqueueNotifications(state: ActionState): void {
 export function enableNotifications(state: ActionState): void {
   state.notifications ??= { outbox: [], cursor: START_CURSOR, lastSequence: 0 };
 }
+
+/** @deprecated import it from `./views` (kept so `client/settle-client.ts` keeps working). */
+export { routeSummary } from './views';
