@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { NonceBook } from '../../workflows/signer-nonces';
+import { NonceBook } from '../../workflows/machine/nonce-book';
 
 const AT = '2026-01-01T00:00:00.000Z';
 const hash = (n: number) => `0x${n.toString(16).padStart(64, '0')}`;
