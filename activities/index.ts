@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/common';
+import { ErrorType, nonRetryable } from '../contract/errors';
 import { createWebhookActivities, type WebhookActivities, type WebhookDeps } from '../networks/webhook/sender';
 import type { NetworkAdapter, NetworkInfo, SettleActivities } from '../contract/activity-io';
 
@@ -33,9 +33,7 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps): SettleActivities {
   const adapterFor = (network: string): NetworkAdapter => {
     const adapter = deps.adapters[network];
-    if (!adapter) {
-      throw ApplicationFailure.nonRetryable(`this worker has no adapter for network "${network}"`, 'UnknownNetwork');
-    }
+    if (!adapter) throw nonRetryable(ErrorType.UnknownNetwork, `this worker has no adapter for network "${network}"`);
     return adapter;
   };
 

@@ -3,7 +3,7 @@
  * idempotency key (`<actionId>:<sequence>`). The workflow delivers its outbox one item at a time, so receivers see each
  * action's transitions in order, at least once; they verify with `verifyNotification` and deduplicate on the key.
  */
-import { ApplicationFailure } from '@temporalio/common';
+import { ErrorType, nonRetryable } from '../../contract/errors';
 export type { DeliveryResult, Notification, NotificationInput } from '../../contract/activity-io';
 import type { DeliveryResult, Notification, NotificationInput } from '../../contract/activity-io';
 import { IDEMPOTENCY_KEY_HEADER, SIGNATURE_HEADER, signBody } from './signature';
@@ -91,5 +91,5 @@ function parseUrl(url: string): URL {
   } catch {
     // reported below
   }
-  throw ApplicationFailure.nonRetryable('the webhook is not an http(s) URL', 'InvalidWebhook');
+  throw nonRetryable(ErrorType.InvalidWebhook, 'the webhook is not an http(s) URL');
 }
