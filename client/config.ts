@@ -1,7 +1,8 @@
 import type { ConnectionOptions } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { z } from 'zod';
-import { formatIssues } from '../contract/validation';
+import { SettleError } from '../contract/errors';
+import { parseOrThrow } from '../contract/validation';
 
 /**
  * What a Settle client needs from its environment. Temporal's standard variables (and its config file, profile
@@ -22,16 +23,27 @@ export const ClientEnvSchema = z.object({
 export const DEFAULT_ADDRESS = '127.0.0.1:7233';
 export const DEFAULT_NAMESPACE = 'default';
 
-/** The resolved connection: address, namespace, TLS/mTLS and API key (secrets stay in `connection`, never printed). */
-export interface ClientConnectionConfig {
+/**
+ * How to reach Temporal, as envconfig resolves it: what a client's `Connection` and a worker's `NativeConnection`
+ * both take. Holds the API key and TLS material: never printed.
+ */
+export type TemporalConnectionOptions = Pick<ConnectionOptions, 'address' | 'tls' | 'metadata'> & { apiKey?: string };
+
+/** Where Temporal is (address, namespace) and how to reach it (TLS/mTLS, API key, gRPC metadata). */
+export interface TemporalConnectionConfig {
   address: string;
   namespace: string;
+  connection: TemporalConnectionOptions;
+}
+
+/** The resolved connection: address, namespace, TLS/mTLS and API key (secrets stay in `connection`, never printed). */
+export interface ClientConnectionConfig extends Omit<TemporalConnectionConfig, 'connection'> {
   taskQueue: string;
   connectTimeoutMs: number;
   connection: ConnectionOptions;
 }
 
-export class ClientConfigError extends Error {
+export class ClientConfigError extends SettleError {
   override name = 'ClientConfigError';
 }
 
@@ -43,24 +55,42 @@ export class ClientConfigError extends Error {
  * // { address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'settle', … }
  */
 export function resolveClientConfig(env: Record<string, string | undefined>): ClientConnectionConfig {
-  const parsed = ClientEnvSchema.safeParse(env);
-  if (!parsed.success) throw new ClientConfigError(`invalid configuration:\n${formatIssues(parsed.error)}`);
+  const parsed = parseOrThrow(ClientEnvSchema, env, 'configuration', { error: ClientConfigError });
+  return {
+    ...resolveTemporalConnection(env),
+    taskQueue: parsed.SETTLE_TASK_QUEUE,
+    connectTimeoutMs: parsed.SETTLE_CONNECT_TIMEOUT_MS,
+  };
+}
+
+/**
+ * Temporal's connection from an env object, through `@temporalio/envconfig` (the environment, then the profile
+ * `TEMPORAL_PROFILE` of `TEMPORAL_CONFIG_FILE`), with Settle's defaults: `127.0.0.1:7233`, namespace `default`. The
+ * client, the worker, the watcher and the HTTP API all connect with it.
+ *
+ * @param error the class a bad configuration (a missing certificate file, an unknown profile) is thrown as
+ * @example
+ * const { address, namespace, connection } = resolveTemporalConnection(process.env);
+ * const client = new Client({ connection: Connection.lazy(connection), namespace });
+ */
+export function resolveTemporalConnection(
+  env: Record<string, string | undefined>,
+  error: new (message: string) => Error = ClientConfigError,
+): TemporalConnectionConfig {
   const defined = Object.fromEntries(
     Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined),
   );
   let profile;
   try {
     profile = loadClientConnectConfig({ overrideEnvVars: defined });
-  } catch (error) {
-    throw new ClientConfigError(`invalid Temporal client configuration: ${(error as Error).message}`);
+  } catch (cause) {
+    throw new error(`invalid Temporal client configuration: ${(cause as Error).message}`);
   }
   const { address, ...rest } = profile.connectionOptions;
   const connection = Object.fromEntries(Object.entries(rest).filter(([, value]) => value !== undefined));
   return {
     address: address || DEFAULT_ADDRESS,
     namespace: profile.namespace || DEFAULT_NAMESPACE,
-    taskQueue: parsed.data.SETTLE_TASK_QUEUE,
-    connectTimeoutMs: parsed.data.SETTLE_CONNECT_TIMEOUT_MS,
-    connection: { ...(connection as ConnectionOptions), address: address || DEFAULT_ADDRESS },
+    connection: { ...(connection as TemporalConnectionOptions), address: address || DEFAULT_ADDRESS },
   };
 }

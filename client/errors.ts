@@ -1,11 +1,9 @@
+/** The client's errors. All extend `SettleError`, as do ValidationError, the configuration errors and PlanError. */
+import { SettleError } from '../contract/errors';
 import type { ActionStatus, Phase } from '../contract/status';
 
+export { SettleError } from '../contract/errors';
 export { ValidationError } from '../contract/validation';
-
-/** Base class of the client's errors: a short message, and the facts a caller can match on. */
-export class SettleError extends Error {
-  override name = 'SettleError';
-}
 
 /** No action (workflow) with this id exists in the namespace. */
 export class ActionNotFoundError extends SettleError {

@@ -5,7 +5,8 @@
 import { z } from 'zod';
 import { ActionSpecSchema, FinalityPolicySchema, type ActionSpecInput } from '../contract/action-spec';
 import { DurationSchema } from '../contract/duration';
-import { formatIssues } from '../contract/validation';
+import { SettleError } from '../contract/errors';
+import { parseOrThrow } from '../contract/validation';
 import { DecimalStringSchema, HexAddressSchema, IdentifierSchema, NetworkNameSchema } from '../contract/primitives';
 
 export const LOCK_FUNCTION = 'function lock(bytes32 actionId, address recipient, uint256 amount)';
@@ -42,7 +43,7 @@ const BurnAttestMintParamsSchema = BridgeParamsSchema.extend({
 });
 export type BurnAttestMintParams = z.input<typeof BurnAttestMintParamsSchema>;
 
-export class PlanError extends Error {
+export class PlanError extends SettleError {
   override name = 'PlanError';
 }
 
@@ -57,7 +58,7 @@ export class PlanError extends Error {
  * await settle.start(spec);
  */
 export function bridgeTransfer(params: BridgeParams): ActionSpecInput {
-  const p = parse(BridgeParamsSchema, params, 'bridgeTransfer');
+  const p = parseOrThrow(BridgeParamsSchema, params, 'parameters', { error: PlanError, source: 'bridgeTransfer' });
   const id = '{{action.idHash}}';
   return validated({
     actionId: p.actionId,
@@ -105,7 +106,10 @@ export function bridgeTransfer(params: BridgeParams): ActionSpecInput {
  *   token: { escrow: '0x…', minter: '0x…' }, amount: '5', recipient: '0x…' });
  */
 export function burnAttestMint(params: BurnAttestMintParams): ActionSpecInput {
-  const p = parse(BurnAttestMintParamsSchema, params, 'burnAttestMint');
+  const p = parseOrThrow(BurnAttestMintParamsSchema, params, 'parameters', {
+    error: PlanError,
+    source: 'burnAttestMint',
+  });
   const id = '{{action.idHash}}';
   return validated({
     actionId: p.actionId,
@@ -149,14 +153,8 @@ export function burnAttestMint(params: BurnAttestMintParams): ActionSpecInput {
   });
 }
 
-function parse<T extends z.ZodType>(schema: T, params: unknown, what: string): z.output<T> {
-  const parsed = schema.safeParse(params);
-  if (!parsed.success) throw new PlanError(`${what}: invalid parameters:\n${formatIssues(parsed.error)}`);
-  return parsed.data;
-}
-
+/** The plan as written (not its parsed form), once the contract accepts it. */
 function validated(spec: ActionSpecInput): ActionSpecInput {
-  const parsed = ActionSpecSchema.safeParse(spec);
-  if (!parsed.success) throw new PlanError(`invalid plan:\n${formatIssues(parsed.error)}`);
+  parseOrThrow(ActionSpecSchema, spec, 'plan', { error: PlanError });
   return spec;
 }

@@ -1,7 +1,7 @@
 /**
- * Every failure type a caller can match on (`ApplicationFailure.type`, `err.cause.type`), in one table. Workflows,
- * activities and networks throw their non-retryable failures through {@link nonRetryable}, so a type name is written
- * once, here.
+ * Errors, in one place. Every failure type a caller can match on (`ApplicationFailure.type`, `err.cause.type`), in one
+ * table: workflows, activities and networks throw their non-retryable failures through {@link nonRetryable}, so a type
+ * name is written once, here. And {@link SettleError}, the base class of the errors Settle throws in-process.
  */
 import { ApplicationFailure } from '@temporalio/common';
 
@@ -42,4 +42,12 @@ export const NON_RETRYABLE_SUBMIT_ERRORS: ErrorTypeName[] = [
  */
 export function nonRetryable(type: ErrorTypeName, message: string, ...details: unknown[]): ApplicationFailure {
   return ApplicationFailure.nonRetryable(message, type, ...details);
+}
+
+/**
+ * Base class of Settle's own errors (validation, configuration, usage, the client's): a short message, and the facts a
+ * caller can match on as fields. `err instanceof SettleError` tells Settle's errors from anything else.
+ */
+export class SettleError extends Error {
+  override name = 'SettleError';
 }

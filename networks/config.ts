@@ -8,9 +8,14 @@ import path from 'node:path';
 import { z } from 'zod';
 import { FinalityPolicySchema } from '../contract/action-spec';
 import { DurationSchema } from '../contract/duration';
-import { formatIssues } from '../contract/validation';
+import { SettleError } from '../contract/errors';
+import { parseOrThrow } from '../contract/validation';
 import { NetworkNameSchema } from '../contract/primitives';
-import { ConfigError } from '../workers/worker/config';
+
+/** A configuration that stops a process at start-up (the networks file, a signer's key, an env key), named. */
+export class ConfigError extends SettleError {
+  override name = 'ConfigError';
+}
 
 const SignerNameSchema = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]*$/, 'must be a signer name (letters, digits, _ -)');
 
@@ -90,9 +95,7 @@ export function parseNetworksFile(text: string, name = 'SETTLE_CONFIG'): Network
   } catch (error) {
     throw new ConfigError(`${name}: not valid JSON: ${(error as Error).message}`);
   }
-  const parsed = NetworksFileSchema.safeParse(json);
-  if (!parsed.success) throw new ConfigError(`${name}: invalid networks file:\n${formatIssues(parsed.error)}`);
-  return parsed.data;
+  return parseOrThrow(NetworksFileSchema, json, 'networks file', { error: ConfigError, source: name });
 }
 
 const PRIVATE_KEY = /^0x[0-9a-fA-F]{64}$/;

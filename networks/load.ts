@@ -29,7 +29,8 @@ export async function loadNetworks(config: WorkerConfig, options: LoadNetworksOp
 
 export function buildNetworks(
   file: NetworksFile & { baseDir?: string },
-  config: Pick<WorkerConfig, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE' | 'SETTLE_TASK_QUEUE'>,
+  config: Pick<WorkerConfig, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE' | 'SETTLE_TASK_QUEUE'> &
+    Partial<Pick<WorkerConfig, 'temporalConnection'>>,
   options: LoadNetworksOptions = {},
 ): ActivityDeps {
   const env = options.env ?? process.env;
@@ -44,7 +45,7 @@ export function buildNetworks(
     nonceOwners ??= temporalNonceOwners(
       options.client ??
         new Client({
-          connection: Connection.lazy({ address: config.TEMPORAL_ADDRESS }),
+          connection: Connection.lazy(config.temporalConnection ?? { address: config.TEMPORAL_ADDRESS }),
           namespace: config.TEMPORAL_NAMESPACE,
         }),
       config.SETTLE_TASK_QUEUE,

@@ -3,8 +3,10 @@
  * files and validating what they hold happens in inputs.ts, before any connection is made.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { SettleError } from '../../contract/errors';
 
-export class UsageError extends Error {
+/** The command line itself is wrong: an unknown command or option, a missing argument (exit code 2). */
+export class UsageError extends SettleError {
   override name = 'UsageError';
 }
 

@@ -4,6 +4,7 @@
  * MAC covers `<t>.<raw body>`, and a receiver accepts it only within a replay window, once.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { SettleError } from '../../contract/errors';
 
 /** The signature header (HTTP headers are case-insensitive; Node lower-cases them). */
 export const SIGNATURE_HEADER = 'settle-signature';
@@ -132,7 +133,8 @@ export function verifyNotification<T = unknown>(options: {
   };
 }
 
-export class SignatureError extends Error {
+/** A notification whose signature does not verify (`reason`: missing, malformed, stale, mismatch or replayed). */
+export class SignatureError extends SettleError {
   override name = 'SignatureError';
   constructor(readonly reason: Exclude<SignatureCheck, { ok: true }>['reason']) {
     super(`invalid signature: ${reason}`);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DurationSchema } from '../../contract/duration';
-import { formatIssues } from '../../contract/validation';
+import { SettleError } from '../../contract/errors';
+import { parseOrThrow } from '../../contract/validation';
 
 const Port = z
   .string()
@@ -10,7 +11,8 @@ const Port = z
 
 /**
  * The HTTP API's configuration, parsed once at start from an env object. The Temporal connection comes from the
- * standard variables (see client/config.ts); these are the API's own.
+ * standard variables, resolved as for the client, the worker and the watcher (client/config.ts); these are the API's
+ * own.
  */
 export const ApiConfigSchema = z.object({
   /** Interface to bind; loopback unless deliberately exposed. */
@@ -40,13 +42,11 @@ export const ApiConfigSchema = z.object({
 });
 export type ApiConfig = z.output<typeof ApiConfigSchema>;
 
-export class ApiConfigError extends Error {
+export class ApiConfigError extends SettleError {
   override name = 'ApiConfigError';
 }
 
 /** @example const config = parseApiConfig(process.env); */
 export function parseApiConfig(env: Record<string, string | undefined>): ApiConfig {
-  const parsed = ApiConfigSchema.safeParse(env);
-  if (!parsed.success) throw new ApiConfigError(`invalid configuration:\n${formatIssues(parsed.error)}`);
-  return parsed.data;
+  return parseOrThrow(ApiConfigSchema, env, 'configuration', { error: ApiConfigError });
 }

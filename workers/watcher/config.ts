@@ -1,13 +1,14 @@
 /**
- * The watcher's configuration: the Temporal connection and networks file it shares with the worker, and its own
- * `SETTLE_WATCH_*` keys. Parsed once at process start from an env object (not read globally) and passed down.
+ * The watcher's configuration: the Temporal connection (resolved as the worker's and the client's) and the networks
+ * file it shares with the worker, and its own `SETTLE_WATCH_*` keys. Parsed once at process start from an env object
+ * (not read globally) and passed down.
  */
 import { z } from 'zod';
 import { DurationSchema } from '../../contract/duration';
-import { formatIssues } from '../../contract/validation';
+import { parseOrThrow } from '../../contract/validation';
 import type { FinalityPolicy } from '../../contract/action-spec';
 import { NetworkNameSchema } from '../../contract/primitives';
-import { ConfigError, WorkerConfigSchema } from '../worker/config';
+import { ConfigError, temporalSettings, WorkerConfigSchema, type TemporalSettings } from '../worker/config';
 import { readNetworksFile, type NetworksFile } from '../../networks/config';
 
 const NetworkListSchema = z
@@ -28,11 +29,7 @@ const PortSchema = z
     z.number().int().min(1, 'must be a TCP port from 1 to 65535').max(65_535, 'must be a TCP port from 1 to 65535'),
   );
 
-export const WatcherConfigSchema = WorkerConfigSchema.pick({
-  TEMPORAL_ADDRESS: true,
-  TEMPORAL_NAMESPACE: true,
-  SETTLE_LOG_LEVEL: true,
-}).extend({
+export const WatcherConfigSchema = WorkerConfigSchema.pick({ SETTLE_LOG_LEVEL: true }).extend({
   /** The networks file the worker reads: the watcher follows its EVM networks. */
   SETTLE_CONFIG: z.string({ error: 'is required: the watcher follows the networks of this file' }).min(1),
   /** Shard: only these networks (comma-separated). Default: every EVM network in the file. */
@@ -58,7 +55,7 @@ export const WatcherConfigSchema = WorkerConfigSchema.pick({
   /** A `metrics` log line this often, or `off`. */
   SETTLE_WATCH_METRICS_LOG_EVERY: z.union([z.literal('off'), DurationSchema]).default(60_000),
 });
-export type WatcherConfig = z.output<typeof WatcherConfigSchema>;
+export type WatcherConfig = z.output<typeof WatcherConfigSchema> & TemporalSettings;
 
 /** What the watcher needs to know about one network it follows. */
 export interface WatchedNetwork {
@@ -72,9 +69,8 @@ export interface WatchedNetwork {
 }
 
 export function parseWatcherConfig(env: Record<string, string | undefined>): WatcherConfig {
-  const parsed = WatcherConfigSchema.safeParse(env);
-  if (!parsed.success) throw new ConfigError(`invalid watcher configuration:\n${formatIssues(parsed.error)}`);
-  return parsed.data;
+  const config = parseOrThrow(WatcherConfigSchema, env, 'watcher configuration', { error: ConfigError });
+  return { ...config, ...temporalSettings(env) };
 }
 
 /**

@@ -14,7 +14,7 @@ export { parseWatcherConfig } from './config';
 /** Connects lazily (the watcher starts while Temporal is still coming up) and starts following. */
 export async function runWatcher(config: WatcherConfig, logger: Logger): Promise<RunningChainWatcher> {
   const networks = loadWatchedNetworks(config);
-  const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS });
+  const connection = Connection.lazy(config.temporalConnection);
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   const watcher = await startChainWatcher(config, { client, networks, logger });
   logger.info('watcher started', {

@@ -1,13 +1,16 @@
 import { z } from 'zod';
-import { formatIssues } from '../../contract/validation';
+import { resolveTemporalConnection, type TemporalConnectionOptions } from '../../client/config';
+import { parseOrThrow } from '../../contract/validation';
+import { ConfigError } from '../../networks/config';
+
+export { ConfigError } from '../../networks/config';
 
 /**
  * The worker's configuration, parsed once at process start from an env object (not read globally) and passed down.
+ * The Temporal connection comes from Temporal's standard variables, as for the client (see {@link temporalSettings}).
  * `.env.example` documents every key.
  */
 export const WorkerConfigSchema = z.object({
-  TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
-  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   SETTLE_TASK_QUEUE: z.string().min(1).default('settle'),
   /** Path to the networks file (JSON): networks, finality defaults, signers. Without it, only `await` steps run. */
   SETTLE_CONFIG: z.string().min(1).optional(),
@@ -17,14 +20,33 @@ export const WorkerConfigSchema = z.object({
   /** The deployment's webhook, for actions that name none (may carry a token: it never enters workflow history). */
   SETTLE_WEBHOOK_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
 });
-export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
+/** A process's Temporal connection, resolved as the client resolves it. */
+export interface TemporalSettings {
+  /** `TEMPORAL_ADDRESS`, else the profile's address, else `127.0.0.1:7233`. */
+  TEMPORAL_ADDRESS: string;
+  /** `TEMPORAL_NAMESPACE`, else the profile's namespace, else `default`. */
+  TEMPORAL_NAMESPACE: string;
+  /** What `NativeConnection.connect` and `Connection.lazy` take: TLS/mTLS, API key, gRPC metadata. Never logged. */
+  temporalConnection: TemporalConnectionOptions;
 }
 
+export type WorkerConfig = z.output<typeof WorkerConfigSchema> & TemporalSettings;
+
+/**
+ * The Temporal connection from an env object, through `@temporalio/envconfig` like the client: `TEMPORAL_ADDRESS`,
+ * `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY`, `TEMPORAL_TLS*`, `TEMPORAL_GRPC_META_*`, `TEMPORAL_PROFILE`,
+ * `TEMPORAL_CONFIG_FILE`.
+ */
+export function temporalSettings(env: Record<string, string | undefined>): TemporalSettings {
+  const { address, namespace, connection } = resolveTemporalConnection(env, ConfigError);
+  return { TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: namespace, temporalConnection: connection };
+}
+
+/** @example const config = parseWorkerConfig(process.env); */
 export function parseWorkerConfig(env: Record<string, string | undefined>): WorkerConfig {
-  const parsed = WorkerConfigSchema.safeParse(env);
-  if (!parsed.success) throw new ConfigError(`invalid configuration:\n${formatIssues(parsed.error)}`);
-  return parsed.data;
+  return {
+    ...parseOrThrow(WorkerConfigSchema, env, 'configuration', { error: ConfigError }),
+    ...temporalSettings(env),
+  };
 }

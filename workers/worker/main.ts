@@ -17,7 +17,7 @@ export interface RunningWorker {
 export async function startWorker(config: WorkerConfig, deps?: ActivityDeps): Promise<RunningWorker> {
   // The networks file (and every signer's key) is checked before anything connects: a config error comes first.
   const networks = deps ?? (await loadNetworks(config));
-  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const connection = await NativeConnection.connect(config.temporalConnection);
   const worker = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
