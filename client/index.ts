@@ -9,10 +9,11 @@
 export * from './action-id';
 export * from './config';
 export * from './errors';
-export * from './events';
 export * from './plans';
 export * from './settle-client';
 export * from '../networks/webhook/signature';
+/** Transitions as events (SSE, `status --watch`, webhooks): the workflow's notification outbox uses the same code. */
+export * from '../contract/transition-events';
 export {
   ActionSpecSchema,
   ActionStatusSchema,

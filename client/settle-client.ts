@@ -23,7 +23,7 @@ import { ActionSpecSchema, type ActionSpecInput } from '../contract/action-spec'
 import { EvidenceSchema, type EvidenceInput } from '../contract/evidence';
 import { parseOrThrow } from '../contract/validation';
 import { IdentifierSchema, NetworkNameSchema } from '../contract/primitives';
-import { PhaseSchema, StepStateNameSchema, type ActionStatus, type Phase } from '../contract/status';
+import { isTerminalPhase, PhaseSchema, StepStateNameSchema, type ActionStatus, type Phase } from '../contract/status';
 import {
   CancelInputSchema,
   CompensateInputSchema,
@@ -42,7 +42,6 @@ import {
   ValidationError,
   WaitTimeoutError,
 } from './errors';
-import { isTerminalPhase } from './events';
 
 /** What `start` returns: the run of this actionId, whether this call created it or it already existed. */
 export interface StartedAction {

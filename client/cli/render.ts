@@ -1,6 +1,6 @@
 /** Human-readable views of an action for the CLI: the live table, plain transition lines, list rows. */
 import type { ActionStatus, StepStatus } from '../../contract/status';
-import type { TransitionEvent } from '../events';
+import type { TransitionEvent } from '../../contract/transition-events';
 import type { ActionSummary } from '../settle-client';
 
 /** The whole status as a table: each step, its network, state, confirmations, and local vs global progress. */

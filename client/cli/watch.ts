@@ -1,6 +1,6 @@
 /** `settle status <id> --watch`: follows an action until it ends, redrawing (TTY) or printing transitions. */
-import type { ActionStatus } from '../../contract/status';
-import { isTerminalPhase, newTransitions, START_CURSOR } from '../events';
+import { isTerminalPhase, type ActionStatus } from '../../contract/status';
+import { newTransitions, START_CURSOR } from '../../contract/transition-events';
 import { renderProgress, renderStatus, renderTransition } from './render';
 
 export interface WatchOutput {

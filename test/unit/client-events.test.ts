@@ -1,4 +1,4 @@
-import { newTransitions, START_CURSOR } from '../../client/events';
+import { newTransitions, START_CURSOR } from '../../contract/transition-events';
 import type { ActionStatus, StepStatus, Transition } from '../../contract/status';
 
 const t = (from: string, to: string, at: string, source = 'test'): Transition => ({ from, to, at, source });

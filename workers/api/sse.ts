@@ -4,8 +4,8 @@
  * once the action has ended.
  */
 import type { ServerResponse } from 'node:http';
-import type { ActionStatus } from '../../contract/status';
-import { isTerminalPhase, newTransitions, START_CURSOR } from '../../client/events';
+import { isTerminalPhase, type ActionStatus } from '../../contract/status';
+import { newTransitions, START_CURSOR } from '../../contract/transition-events';
 
 const HEARTBEAT_MS = 15_000;
 
