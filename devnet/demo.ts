@@ -7,7 +7,7 @@ import { createPublicClient, http, parseAbi, type Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { bridgeTransfer } from '../client/plans';
 import { statusQuery } from '../contract/messages';
-import type { ActionStatus, StepStatus } from '../contract/status';
+import { TERMINAL_PHASES, type ActionStatus, type Phase, type StepStatus } from '../contract/status';
 import { DEV_KEYS, type LocalChains } from './chains';
 
 export interface DemoOptions {
@@ -21,7 +21,8 @@ export interface DemoOptions {
   timeoutMs?: number;
 }
 
-const TERMINAL = ['completed', 'compensated', 'failed', 'cancelled', 'needs_action'];
+/** Where the demo stops waiting: the action has ended, or it waits for an operator. */
+const STOP_WAITING_PHASES: readonly Phase[] = [...TERMINAL_PHASES, 'needs_action'];
 const BALANCE = parseAbi(['function balanceOf(address) view returns (uint256)']);
 
 /** Runs one bridge transfer chainA → chainB and renders its status until it settles; returns the final status. */
@@ -66,7 +67,7 @@ export async function runDemoTransfer(options: DemoOptions): Promise<ActionStatu
   for (;;) {
     status = await handle.query(statusQuery);
     render(status, Date.now() - started);
-    if (TERMINAL.includes(status.phase)) break;
+    if (STOP_WAITING_PHASES.includes(status.phase)) break;
     if (Date.now() - started > (options.timeoutMs ?? 5 * 60_000)) break;
     await new Promise((r) => setTimeout(r, 300));
   }
