@@ -1,2 +1,2 @@
-export { crossNetworkAction } from './cross-network-action/workflow';
+export { crossNetworkAction } from './cross-network-action';
 export { signerNonces } from './signer-nonces';

@@ -1,0 +1,121 @@
+/**
+ * The action's messages: the `status` query, the `evidence` signal and the operator updates. Each handler turns its
+ * message into a step event or a phase-machine call and executes what the machine decides.
+ */
+import { condition, log, setHandler } from '@temporalio/workflow';
+import type { Evidence } from '../../contract/evidence';
+import { EvidenceSchema } from '../../contract/evidence';
+import {
+  cancelUpdate,
+  compensateUpdate,
+  evidenceSignal,
+  resolveStepUpdate,
+  retryStepUpdate,
+  statusQuery,
+} from '../../contract/messages';
+import {
+  CancelInputSchema,
+  CompensateInputSchema,
+  ResolveStepInputSchema,
+  RetryStepInputSchema,
+} from '../../contract/updates';
+import { formatIssues } from '../../contract/validation';
+import { cancel, compensate, retryStep } from '../machine/phase';
+import { validateActive, validateResolve, validateRetry } from '../machine/update-validators';
+import { toActionStatus } from '../machine/views';
+import { applyEvidence, now, type ActionRun } from './action-run';
+import { advance, execute } from './follower';
+import { publish } from './publish';
+
+/** Registered before the first await, so a query or signal in the first workflow task finds its handler. */
+export function installHandlers(run: ActionRun): void {
+  const { state } = run;
+  setHandler(statusQuery, () => toActionStatus(state));
+  const whenReady = async () => {
+    if (!run.ready) await condition(() => run.ready);
+  };
+  setHandler(evidenceSignal, async (raw) => {
+    await whenReady();
+    onEvidence(run, raw);
+  });
+  setHandler(retryStepUpdate, async (raw) => (await whenReady(), onRetryStep(run, raw)), {
+    validator: (raw) => validateRetry(state, raw),
+  });
+  setHandler(
+    compensateUpdate,
+    async (raw) => (await whenReady(), onCompensate(run, CompensateInputSchema.parse(raw), 'compensate')),
+    {
+      validator: (raw) => validateActive(state, CompensateInputSchema, raw, 'compensate'),
+    },
+  );
+  setHandler(cancelUpdate, async (raw) => (await whenReady(), onCancel(run, raw)), {
+    validator: (raw) => validateActive(state, CancelInputSchema, raw, 'cancel'),
+  });
+  setHandler(resolveStepUpdate, async (raw) => (await whenReady(), onResolveStep(run, raw)), {
+    validator: (raw) => validateResolve(state, raw),
+  });
+}
+
+function onEvidence(run: ActionRun, raw: unknown): void {
+  const parsed = EvidenceSchema.safeParse(raw);
+  if (!parsed.success) {
+    log.warn('ignoring invalid evidence signal', { issues: formatIssues(parsed.error) });
+    return;
+  }
+  const stepId = findStep(run, parsed.data);
+  if (!stepId) {
+    log.warn('ignoring evidence for an unknown step', { step: parsed.data.step, ref: parsed.data.ref });
+    return;
+  }
+  applyEvidence(run, stepId, parsed.data);
+  advance(run);
+}
+
+/** The step evidence names, or the one whose operation (or compensation) had its ref. */
+function findStep(run: ActionRun, evidence: Evidence): string | undefined {
+  const { steps } = run.state;
+  if (evidence.step) return steps[evidence.step] ? evidence.step : undefined;
+  for (const [id, step] of Object.entries(steps)) {
+    if (evidence.network && evidence.network !== step.network) continue;
+    const track = evidence.for === 'compensation' ? step.compensation : step.operation;
+    if (track?.refs.includes(evidence.ref!) || step.retiredRefs.includes(evidence.ref!)) return id;
+  }
+  return undefined;
+}
+
+/** The audit of an operator's update: who, why, when. */
+function operatorMeta(input: { operator?: string }, reason: string) {
+  return { at: now(), source: 'operator', reason, ...(input.operator ? { operator: input.operator } : {}) };
+}
+
+function onRetryStep(run: ActionRun, raw: unknown) {
+  const input = RetryStepInputSchema.parse(raw);
+  execute(run, retryStep(run.state, run.followers, input.step, operatorMeta(input, input.reason)));
+  return toActionStatus(run.state);
+}
+
+function onCompensate(run: ActionRun, input: { reason: string; operator?: string }, what: string) {
+  execute(run, compensate(run.state, run.followers, operatorMeta(input, `${what}: ${input.reason}`)));
+  publish(run);
+  return toActionStatus(run.state);
+}
+
+function onCancel(run: ActionRun, raw: unknown) {
+  const input = CancelInputSchema.parse(raw);
+  execute(run, cancel(run.state, run.followers, operatorMeta(input, `cancel: ${input.reason}`)));
+  publish(run);
+  return toActionStatus(run.state);
+}
+
+function onResolveStep(run: ActionRun, raw: unknown) {
+  const input = ResolveStepInputSchema.parse(raw);
+  applyEvidence(
+    run,
+    input.step,
+    { ...input.evidence, step: input.step, source: input.evidence.source },
+    { operator: input.operator, reason: input.reason, source: input.evidence.source },
+  );
+  advance(run);
+  publish(run);
+  return toActionStatus(run.state);
+}

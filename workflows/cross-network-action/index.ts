@@ -1,0 +1,1 @@
+export { crossNetworkAction, type ContinuedAction } from './workflow';
