@@ -8,6 +8,7 @@ import {
   StepIdSchema,
   type JsonValue,
 } from './primitives';
+import { parseTemplate, templateExpressions, WHOLE_TEMPLATE } from './templates';
 
 /** Operation arguments: strings (which may hold `{{…}}` templates), safe integers, booleans, and tuples/arrays of them. */
 export type OperationArg = string | number | boolean | OperationArg[];
@@ -26,7 +27,7 @@ const SignerNameSchema = z
   .max(64, 'must be at most 64 characters')
   .regex(/^[A-Za-z][A-Za-z0-9_-]*$/, 'must be a signer name (letters, digits, "_", "-"), never a key');
 
-const TemplateOrAddressSchema = z.union([HexAddressSchema, z.string().regex(/^\{\{[^{}]+\}\}$/)], {
+const TemplateOrAddressSchema = z.union([HexAddressSchema, z.string().regex(WHOLE_TEMPLATE)], {
   error: 'must be a 0x-prefixed 20-byte hex address or a {{template}}',
 });
 
@@ -121,10 +122,6 @@ export type ActionSpecInput = z.input<typeof ActionSpecSchema>;
 /** The spec after validation: durations in milliseconds, defaults filled in. */
 export type ActionSpec = z.output<typeof ActionSpecSchema>;
 
-const TEMPLATE_PATTERN = /\{\{\s*([^{}]*?)\s*\}\}/g;
-const TEMPLATE_PATH =
-  /^(action\.id|action\.idHash|steps\.([A-Za-z][A-Za-z0-9_-]*)\.(ref|block|output\.[A-Za-z0-9_.-]+))$/;
-
 interface PathIssue {
   path: (string | number)[];
   message: string;
@@ -161,15 +158,18 @@ function dagIssues(steps: StepSpec[]): PathIssue[] {
     const reachable = ancestors(step.id, steps);
     const check = (where: (string | number)[], operation: Operation | undefined, allowSelf: boolean) => {
       for (const [argPath, text] of templateStrings(operation)) {
-        for (const match of text.matchAll(TEMPLATE_PATTERN)) {
-          const expression = match[1];
-          const parsed = TEMPLATE_PATH.exec(expression);
-          if (!parsed) {
+        for (const expression of templateExpressions(text)) {
+          const reference = parseTemplate(expression);
+          if (!reference) {
             issues.push({ path: [...where, ...argPath], message: `unknown template {{${expression}}}` });
-          } else if (parsed[2] && !reachable.has(parsed[2]) && !(allowSelf && parsed[2] === step.id)) {
+          } else if (
+            'step' in reference &&
+            !reachable.has(reference.step) &&
+            !(allowSelf && reference.step === step.id)
+          ) {
             issues.push({
               path: [...where, ...argPath],
-              message: `template {{${expression}}} names step "${parsed[2]}", which is not among this step's dependencies`,
+              message: `template {{${expression}}} names step "${reference.step}", which is not among this step's dependencies`,
             });
           }
         }

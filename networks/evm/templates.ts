@@ -1,11 +1,8 @@
-import { ApplicationFailure } from '@temporalio/common';
 import { keccak256, toBytes } from 'viem';
 import type { OperationArg } from '../../contract/action-spec';
+import { ErrorType, nonRetryable } from '../../contract/errors';
 import type { JsonValue } from '../../contract/primitives';
-import type { TemplateContext } from '../../contract/templates';
-
-const TEMPLATE = /\{\{\s*([^{}]*?)\s*\}\}/g;
-const WHOLE_TEMPLATE = /^\{\{\s*([^{}]*?)\s*\}\}$/;
+import { interpolate, parseTemplate, wholeTemplate, type TemplateContext } from '../../contract/templates';
 
 /** `{{action.idHash}}`: keccak256 of the action id's UTF-8 bytes, as bytes32. What contracts key actions by. */
 export function actionIdHash(actionId: string): `0x${string}` {
@@ -21,21 +18,21 @@ export function actionIdHash(actionId: string): `0x${string}` {
 export function resolveTemplates(value: OperationArg, context: TemplateContext): OperationArg {
   if (Array.isArray(value)) return value.map((item) => resolveTemplates(item, context));
   if (typeof value !== 'string') return value;
-  const whole = WHOLE_TEMPLATE.exec(value);
-  if (whole) return toArg(lookup(whole[1], context), whole[1]);
-  return value.replace(TEMPLATE, (_, expression: string) => String(toArg(lookup(expression, context), expression)));
+  const whole = wholeTemplate(value);
+  if (whole !== undefined) return toArg(lookup(whole, context), whole);
+  return interpolate(value, (expression) => String(toArg(lookup(expression, context), expression)));
 }
 
 function lookup(expression: string, context: TemplateContext): JsonValue | undefined {
-  if (expression === 'action.id') return context.actionId;
-  if (expression === 'action.idHash') return actionIdHash(context.actionId);
-  const match = /^steps\.([A-Za-z][A-Za-z0-9_-]*)\.(ref|block|output\.(.+))$/.exec(expression);
-  if (!match) throw invalid(`unknown template {{${expression}}}`);
-  const step = context.steps[match[1]];
-  if (!step) throw invalid(`template {{${expression}}}: unknown step "${match[1]}"`);
-  if (match[2] === 'ref') return step.ref;
-  if (match[2] === 'block') return step.block?.number;
-  return outputField(step.output, match[3]);
+  const reference = parseTemplate(expression);
+  if (!reference) throw invalid(`unknown template {{${expression}}}`);
+  if (reference.kind === 'action.id') return context.actionId;
+  if (reference.kind === 'action.idHash') return actionIdHash(context.actionId);
+  const step = context.steps[reference.step];
+  if (!step) throw invalid(`template {{${expression}}}: unknown step "${reference.step}"`);
+  if (reference.kind === 'step.ref') return step.ref;
+  if (reference.kind === 'step.block') return step.block?.number;
+  return outputField(step.output, reference.field);
 }
 
 /** `output.a.b`: the key "a.b" if the output has it, else the nested field a → b. */
@@ -59,6 +56,6 @@ function toArg(value: JsonValue | undefined, expression: string): OperationArg {
   return value as OperationArg;
 }
 
-function invalid(message: string): ApplicationFailure {
-  return ApplicationFailure.nonRetryable(message, 'InvalidOperation');
+function invalid(message: string) {
+  return nonRetryable(ErrorType.InvalidOperation, message);
 }
