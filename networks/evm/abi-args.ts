@@ -1,6 +1,6 @@
-import { ApplicationFailure } from '@temporalio/common';
 import { parseAbiItem, type AbiFunction, type AbiParameter } from 'viem';
 import type { OperationArg } from '../../contract/action-spec';
+import { ErrorType, nonRetryable } from '../../contract/errors';
 
 /** Parses a human-readable signature such as `function lock(bytes32 id, uint256 amount)`. */
 export function parseFunction(signature: string): AbiFunction {
@@ -64,6 +64,6 @@ function toAbiValue(param: AbiParameter, value: OperationArg, where: string): un
   throw invalid(`${where}: unsupported ABI type ${type}`);
 }
 
-function invalid(message: string): ApplicationFailure {
-  return ApplicationFailure.nonRetryable(message, 'InvalidOperation');
+function invalid(message: string) {
+  return nonRetryable(ErrorType.InvalidOperation, message);
 }

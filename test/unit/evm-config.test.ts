@@ -117,7 +117,8 @@ describe('plan builders', () => {
 
 describe('RPC errors', () => {
   it('never carry the RPC URL (it may hold an API key) into the failure that history records', async () => {
-    const { EvmAdapter, RpcError } = await import('../../networks/evm/adapter');
+    const { EvmAdapter } = await import('../../networks/evm/adapter');
+    const { RpcError } = await import('../../networks/evm/errors');
     const rpcUrl = 'http://127.0.0.1:1/v3/secret-api-key';
     const evm = new EvmAdapter({
       network: 'chainA',

@@ -1,9 +1,9 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { decodeFunctionData, keccak256, parseAbi, toBytes } from 'viem';
-import { encodeOperation } from '../../networks/evm/adapter';
+import { encodeOperation } from '../../networks/evm/encode';
 import { parseFunction, toAbiArgs } from '../../networks/evm/abi-args';
 import { actionIdHash, resolveTemplates } from '../../networks/evm/templates';
-import type { TemplateContext } from '../../contract/templates';
+import { parseTemplate, templateExpressions, type TemplateContext } from '../../contract/templates';
 
 const context: TemplateContext = {
   actionId: 'xfer-1',
@@ -26,6 +26,19 @@ function failureOf(run: () => unknown): ApplicationFailure {
 }
 
 describe('templates', () => {
+  it('parses the grammar once for validation and resolution', () => {
+    expect(templateExpressions('id:{{ action.id }}/{{steps.lock.output.a.b}}')).toEqual([
+      'action.id',
+      'steps.lock.output.a.b',
+    ]);
+    expect(parseTemplate('action.idHash')).toEqual({ kind: 'action.idHash' });
+    expect(parseTemplate('steps.lock.ref')).toEqual({ kind: 'step.ref', step: 'lock' });
+    expect(parseTemplate('steps.lock.block')).toEqual({ kind: 'step.block', step: 'lock' });
+    expect(parseTemplate('steps.lock.output.a.b')).toEqual({ kind: 'step.output', step: 'lock', field: 'a.b' });
+    expect(parseTemplate('steps.lock.address')).toBeUndefined();
+    expect(parseTemplate('action.secret')).toBeUndefined();
+  });
+
   it('hashes the action id as keccak256 of its bytes', () => {
     expect(actionIdHash('xfer-1')).toBe(keccak256(toBytes('xfer-1')));
     expect(resolveTemplates('{{action.idHash}}', context)).toBe(actionIdHash('xfer-1'));

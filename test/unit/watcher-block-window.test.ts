@@ -1,4 +1,5 @@
-import { BlockWindow, ChainMovedError, followHead, type BlockHeader } from '../../workers/watcher/block-window';
+import type { BlockHeader } from '../../networks/evm/chain-reader';
+import { BlockWindow, ChainMovedError, followHead } from '../../workers/watcher/block-window';
 
 /** A chain as a list of branch letters per height: `new FakeChain('aaaa')`, then `reorg(2, 'bb')`. */
 class FakeChain {

@@ -1,5 +1,4 @@
-import type { BlockHeader } from '../../workers/watcher/block-window';
-import type { ChainSource, Inclusion } from '../../networks/evm/chain-reader';
+import type { BlockHeader, ChainSource, Inclusion } from '../../networks/evm/chain-reader';
 import type { FollowedActions } from '../../workers/watcher/directory';
 import { noFacts, type Report } from '../../workers/watcher/evidence-rules';
 import { jsonLogger } from '../../workers/watcher/log';

@@ -4,16 +4,7 @@
  * orphaned ones.
  */
 import type { BlockRef } from '../../contract/primitives';
-
-export interface BlockHeader {
-  number: bigint;
-  hash: string;
-  parentHash: string;
-  /** Seconds since the epoch, as the chain reports it. */
-  timestamp: bigint;
-  /** Hashes of the block's transactions. */
-  transactions: string[];
-}
+import type { BlockHeader } from '../../networks/evm/chain-reader';
 
 export interface HeadChange {
   /** New canonical blocks, oldest first. */

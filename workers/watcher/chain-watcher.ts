@@ -4,6 +4,7 @@
  */
 import type { Client } from '@temporalio/client';
 import { ChainReader } from '../../networks/evm/chain-reader';
+import { evmClient } from '../../networks/evm/client';
 import type { WatchedNetwork, WatcherConfig } from './config';
 import { ActionDirectory } from './directory';
 import { errorText, type Logger } from './log';
@@ -50,7 +51,9 @@ export async function startChainWatcher(config: WatcherConfig, deps: ChainWatche
     (network) =>
       new NetworkFollower({
         network,
-        chain: new ChainReader(network),
+        chain: new ChainReader(
+          evmClient({ network: network.name, chainId: network.chainId, rpcUrls: network.rpcUrls, retry: 'transport' }),
+        ),
         directory,
         sender,
         logger,

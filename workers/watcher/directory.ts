@@ -4,11 +4,11 @@
  * restarted watcher follows exactly what is still running.
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { keccak256, toBytes } from 'viem';
 import { statusQuery, WORKFLOW_TYPE } from '../../contract/messages';
 import type { ActionStatus } from '../../contract/status';
 import { SettleRefs } from '../../contract/search-attributes';
 import type { ActionEvent } from '../../networks/evm/chain-reader';
+import { actionIdHash } from '../../networks/evm/templates';
 import { errorText, type Logger } from './log';
 import type { WatcherMetrics } from './metrics';
 import { refreshTx, txKey, WATCHED_PHASES, watchedTxs, type WatchedTx } from './watched';
@@ -104,7 +104,7 @@ export class ActionDirectory implements FollowedActions {
   }
 
   private track(actionId: string, listedRefs: string): WatchedAction {
-    const idHash = keccak256(toBytes(actionId)).toLowerCase();
+    const idHash = actionIdHash(actionId).toLowerCase();
     const action: WatchedAction = {
       actionId,
       idHash,

@@ -3,8 +3,8 @@
  * new blocks (by hash, and through the action id in Settle's contract events), and sends each transaction's due
  * reports. One loop per network; a failed read is retried on the next head.
  */
-import { BlockWindow, ChainMovedError, followHead, type BlockHeader } from './block-window';
-import type { ChainSource } from '../../networks/evm/chain-reader';
+import type { BlockHeader, ChainSource } from '../../networks/evm/chain-reader';
+import { BlockWindow, ChainMovedError, followHead } from './block-window';
 import type { WatchedNetwork } from './config';
 import type { FollowedActions } from './directory';
 import { recordReport, reportsDue, type ChainFacts } from './evidence-rules';
