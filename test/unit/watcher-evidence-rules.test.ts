@@ -1,14 +1,14 @@
 import fc from 'fast-check';
 import type { FinalityPolicy } from '../../contract/action-spec';
 import type { BlockRef } from '../../contract/primitives';
+import { emptyTrack, trackState, type TrackFacts } from '../../workflows/machine/track';
 import {
   mergeStatusFacts,
-  noFacts,
   recordReport,
   reportsDue,
+  seenAgain,
   type ChainFacts,
   type Report,
-  type ReportedFacts,
 } from '../../workers/watcher/evidence-rules';
 
 const REF = '0x1111111111111111111111111111111111111111111111111111111111111111';
@@ -26,7 +26,7 @@ function chain(fields: Omit<Partial<ChainFacts>, 'head'> & { head: number; orpha
 const included = (b: BlockRef) => ({ block: b, reverted: false });
 
 /** Sends what is due at each head, as the follower does, and returns every report sent. */
-function follow(policy: FinalityPolicy, heads: ChainFacts[], start: ReportedFacts = noFacts()): Report[] {
+function follow(policy: FinalityPolicy, heads: ChainFacts[], start: TrackFacts = emptyTrack()): Report[] {
   let facts = start;
   const sent: Report[] = [];
   for (const head of heads) {
@@ -55,7 +55,12 @@ describe('reportsDue', () => {
   });
 
   it('catches up in one go: a transaction found already deep is reported included, then confirmed with its count', () => {
-    const due = reportsDue({ confirmations: 3 }, REF, noFacts(), chain({ head: 20, inclusion: included(block(10)) }));
+    const due = reportsDue(
+      { confirmations: 3 },
+      REF,
+      emptyTrack(),
+      chain({ head: 20, inclusion: included(block(10)) }),
+    );
 
     expect(due).toEqual([
       { kind: 'included', ref: REF, block: block(10) },
@@ -68,7 +73,7 @@ describe('reportsDue', () => {
     const [report] = reportsDue(
       TWO,
       REF,
-      noFacts(),
+      emptyTrack(),
       chain({ head: 10, inclusion: { ...included(block(10)), output } }),
     );
 
@@ -104,7 +109,7 @@ describe('reportsDue', () => {
   });
 
   it('reports a reorg of a block the step was already final in (the workflow raises the alarm)', () => {
-    const final = recordReport(recordReport(noFacts(), { kind: 'included', ref: REF, block: block(10) }), {
+    const final = recordReport(recordReport(emptyTrack(), { kind: 'included', ref: REF, block: block(10) }), {
       kind: 'confirmed',
       ref: REF,
       block: block(10),
@@ -129,6 +134,35 @@ describe('reportsDue', () => {
     ]);
   });
 
+  it('reports the block a transaction reverted in orphaned, with its number, then its inclusion elsewhere', () => {
+    const reverted = { block: block(10), reverted: true, reason: 'execution reverted: Paused()' };
+    const sent = follow(TWO, [
+      chain({ head: 10, inclusion: reverted }),
+      chain({ head: 11, orphaned: [block(10).hash] }),
+      chain({ head: 12, orphaned: [block(10).hash], inclusion: included(block(11, 'b')) }),
+    ]);
+
+    expect(sent.map((r) => `${r.kind}${'block' in r ? `@${r.block.number}${r.block.hash.slice(2, 4)}` : ''}`)).toEqual([
+      'failed@10aa',
+      'reorged@10aa',
+      'included@11bb',
+      'confirmed@11bb',
+    ]);
+  });
+
+  it('keeps what it sent as the step reducer keeps evidence: the same facts give the same track state', () => {
+    let facts = emptyTrack();
+    for (const report of follow(
+      TWO,
+      [10, 11].map((head) => chain({ head, inclusion: included(block(10)) })),
+    )) {
+      facts = recordReport(facts, report);
+    }
+
+    expect(trackState(facts, TWO)).toBe('final');
+    expect(trackState(recordReport(facts, { kind: 'reorged', ref: REF, block: block(10) }), TWO)).toBe('submitted');
+  });
+
   it('reports a missing transaction dropped once, and again only after it was seen again', () => {
     const sent = follow(TWO, [
       chain({ head: 10 }),
@@ -137,20 +171,18 @@ describe('reportsDue', () => {
     ]);
     expect(sent).toEqual([{ kind: 'dropped', ref: REF }]);
 
-    const seenAgain: ReportedFacts = { ...recordReport(noFacts(), sent[0]), dropped: false };
-    expect(reportsDue(TWO, REF, seenAgain, chain({ head: 13, missing: true }))).toEqual([
-      { kind: 'dropped', ref: REF },
-    ]);
+    const seen = seenAgain(recordReport(emptyTrack(), sent[0]), REF);
+    expect(reportsDue(TWO, REF, seen, chain({ head: 13, missing: true }))).toEqual([{ kind: 'dropped', ref: REF }]);
   });
 
   it('sends nothing the status already shows: a step final in the block it is in', () => {
-    const known = mergeStatusFacts(noFacts(), { ref: REF, block: block(10), confirmations: 2, final: true }, REF);
+    const known = mergeStatusFacts(emptyTrack(), { ref: REF, block: block(10), confirmations: 2, final: true }, REF);
 
     expect(reportsDue(TWO, REF, known, chain({ head: 40, inclusion: included(block(10)) }))).toEqual([]);
   });
 
   it('completes what the status lacks: included but not yet confirmed to the policy', () => {
-    const known = mergeStatusFacts(noFacts(), { ref: REF, block: block(10), confirmations: 1, final: false }, REF);
+    const known = mergeStatusFacts(emptyTrack(), { ref: REF, block: block(10), confirmations: 1, final: false }, REF);
 
     expect(reportsDue(TWO, REF, known, chain({ head: 11, inclusion: included(block(10)) }))).toEqual([
       { kind: 'confirmed', ref: REF, block: block(10), confirmations: 2 },
@@ -160,9 +192,9 @@ describe('reportsDue', () => {
   it('ignores a status view about another ref of the same step', () => {
     const other = '0x2222222222222222222222222222222222222222222222222222222222222222';
 
-    expect(mergeStatusFacts(noFacts(), { ref: other, block: block(10), confirmations: 5, final: true }, REF)).toEqual(
-      noFacts(),
-    );
+    expect(
+      mergeStatusFacts(emptyTrack(), { ref: other, block: block(10), confirmations: 5, final: true }, REF),
+    ).toEqual(emptyTrack());
   });
 
   it('never sends the same report twice for any sequence of heads over a stable inclusion (property)', () => {

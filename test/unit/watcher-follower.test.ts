@@ -1,11 +1,12 @@
 import type { BlockHeader, ChainSource, Inclusion } from '../../networks/evm/chain-reader';
 import type { FollowedActions } from '../../workers/watcher/directory';
-import { noFacts, type Report } from '../../workers/watcher/evidence-rules';
+import type { Report } from '../../workers/watcher/evidence-rules';
 import { jsonLogger } from '../../workers/watcher/log';
 import { WatcherMetrics } from '../../workers/watcher/metrics';
 import { NetworkFollower } from '../../workers/watcher/network-follower';
 import type { Delivery, EvidenceSender } from '../../workers/watcher/sender';
 import type { WatchedTx } from '../../workers/watcher/watched';
+import { emptyTrack } from '../../workflows/machine/track';
 
 const REF = '0x1111111111111111111111111111111111111111111111111111111111111111';
 
@@ -92,7 +93,7 @@ function watched(fields: Partial<WatchedTx> = {}): WatchedTx {
     ref: REF,
     policy: { confirmations: 3 },
     current: true,
-    facts: noFacts(),
+    facts: emptyTrack(),
     needsReceipt: true,
     needsVerify: true,
     missingChecks: 0,
@@ -177,11 +178,7 @@ it('checks a final block older than its window against the chain on discovery: o
   const chain = new FakeChain(3);
   const stale = { number: '3', hash: `0x${'ff'.repeat(32)}` };
   const tx = watched({
-    facts: {
-      blocks: { [stale.hash]: { number: '3', confirmations: 3, finalized: true, failed: false } },
-      orphaned: [],
-      dropped: false,
-    },
+    facts: { ...emptyTrack(), sightings: { [stale.hash]: { ...stale, confirmations: 3, finalized: true } } },
   });
   chain.mine('a', [REF]);
   for (let i = 0; i < 40; i++) chain.mine();

@@ -2,10 +2,18 @@
  * What to tell a workflow about one transaction, given what it has already been told and what the chain says now.
  * Pure: the watcher signals only transitions (included, the confirmation count that meets the policy, the policy's
  * tag reaching the block, reorged, dropped, failed), never once per block.
+ *
+ * What the workflow knows about one ref is kept as the step reducer's own track facts (`workflows/machine/track`):
+ * what its status showed when the watcher (re)discovered the ref, plus every report delivered since, added with the
+ * reducer's `addFacts`. On top of the reducer's rules, a report about a block means the chain shows the block and the
+ * transaction again: the block is no longer orphaned and the ref no longer dropped.
  */
 import type { FinalityPolicy } from '../../contract/action-spec';
+import type { Evidence } from '../../contract/evidence';
 import type { BlockRef, StepOutput } from '../../contract/primitives';
 import type { StepStatus, Track } from '../../contract/status';
+import type { Inclusion } from '../../networks/evm/chain-reader';
+import { addFacts, cloneTrack, type TrackFacts } from '../../workflows/machine/track';
 
 /** One report about a transaction: evidence without the step, network, source and time (the sender adds those). */
 export type Report =
@@ -16,27 +24,10 @@ export type Report =
   | { kind: 'dropped'; ref: string }
   | { kind: 'failed'; ref: string; block: BlockRef; reason: string };
 
-export interface ReportedBlock {
-  number: string;
-  /** The most confirmations the workflow knows for this block. */
-  confirmations: number;
-  finalized: boolean;
-  failed: boolean;
-}
-
-/** What the workflow knows about one ref: from its status when the watcher (re)discovered it, plus what was sent. */
-export interface ReportedFacts {
-  blocks: Record<string, ReportedBlock>;
-  /** Block hashes reported orphaned. */
-  orphaned: string[];
-  /** `dropped` was sent and the transaction has not been seen since. */
-  dropped: boolean;
-}
-
 /** Where the transaction is on the chain now, as far as the watcher has read it. */
 export interface ChainFacts {
   /** The canonical block it is mined in, if any. */
-  inclusion?: { block: BlockRef; reverted: boolean; reason?: string; output?: StepOutput };
+  inclusion?: Inclusion;
   /** The newest block processed. */
   head: bigint;
   /** The number of the block the policy's tag (finalized/safe) points at, for tag policies. */
@@ -47,26 +38,32 @@ export interface ChainFacts {
   isOrphaned(block: BlockRef): boolean;
 }
 
-export function noFacts(): ReportedFacts {
-  return { blocks: {}, orphaned: [], dropped: false };
+/** What a step's status shows about its current ref (or a compensation's, in the same shape). */
+export type StatusView = Pick<StepStatus, 'ref' | 'block' | 'confirmations' | 'error'> & { final: boolean };
+
+/** What the workflow knows about one block it was told the transaction is in; undefined if orphaned or unknown. */
+function knownBlock(facts: TrackFacts, hash: string) {
+  const sighting = facts.orphaned.includes(hash) ? undefined : facts.sightings[hash];
+  if (!sighting) return undefined;
+  return { ...sighting, failed: facts.failures.some((failure) => failure.blockHash === hash) };
 }
 
 /**
  * The reports due, in the order to send them: reorgs first (so the step moves back before it moves on), then the
  * current block's inclusion, its confirmations or tag, a revert, or a drop.
  *
- * @example reportsDue({ confirmations: 2 }, 'Ox…', noFacts(), chain) // [{ kind: 'included', … }]
+ * @example reportsDue({ confirmations: 2 }, 'Ox…', emptyTrack(), chain) // [{ kind: 'included', … }]
  */
-export function reportsDue(policy: FinalityPolicy, ref: string, facts: ReportedFacts, chain: ChainFacts): Report[] {
+export function reportsDue(policy: FinalityPolicy, ref: string, facts: TrackFacts, chain: ChainFacts): Report[] {
   const reports: Report[] = [];
-  for (const [hash, block] of Object.entries(facts.blocks)) {
-    if (facts.orphaned.includes(hash)) continue;
-    const ref_ = { number: block.number, hash };
-    if (chain.isOrphaned(ref_)) reports.push({ kind: 'reorged', ref, block: ref_ });
+  for (const [hash, sighting] of Object.entries(facts.sightings)) {
+    if (facts.orphaned.includes(hash) || sighting.hash === undefined) continue;
+    const block = { number: sighting.number, hash };
+    if (chain.isOrphaned(block)) reports.push({ kind: 'reorged', ref, block });
   }
   const inclusion = chain.inclusion;
   if (inclusion && !chain.isOrphaned(inclusion.block)) {
-    const known = facts.orphaned.includes(inclusion.block.hash) ? undefined : facts.blocks[inclusion.block.hash];
+    const known = knownBlock(facts, inclusion.block.hash);
     if (inclusion.reverted) {
       if (!known?.failed) {
         reports.push({ kind: 'failed', ref, block: inclusion.block, reason: inclusion.reason ?? 'execution reverted' });
@@ -92,63 +89,81 @@ export function reportsDue(policy: FinalityPolicy, ref: string, facts: ReportedF
     }
     return reports;
   }
-  if (!inclusion && chain.missing && !facts.dropped) reports.push({ kind: 'dropped', ref });
+  if (!inclusion && chain.missing && !facts.dropped.includes(ref)) reports.push({ kind: 'dropped', ref });
   return reports;
 }
 
-/** The facts after a report was delivered. */
-export function recordReport(facts: ReportedFacts, report: Report): ReportedFacts {
-  const next: ReportedFacts = {
-    blocks: Object.fromEntries(Object.entries(facts.blocks).map(([hash, block]) => [hash, { ...block }])),
-    orphaned: [...facts.orphaned],
-    dropped: facts.dropped,
+/** A report's own fields, as they appear in its evidence (the sender adds step, network, source and time). */
+export function reportFields(report: Report): Pick<Evidence, 'kind' | 'ref' | 'block' | 'confirmations' | 'reason'> {
+  return {
+    kind: report.kind,
+    ref: report.ref,
+    ...('block' in report ? { block: report.block } : {}),
+    ...(report.kind === 'confirmed' ? { confirmations: report.confirmations } : {}),
+    ...(report.kind === 'failed' ? { reason: report.reason } : {}),
   };
-  if (report.kind === 'dropped') {
-    next.dropped = true;
-    return next;
-  }
-  const hash = report.block.hash;
-  if (report.kind === 'reorged') {
-    if (!next.orphaned.includes(hash)) next.orphaned.push(hash);
-    return next;
-  }
-  const block = (next.blocks[hash] ??= {
-    number: report.block.number,
-    confirmations: 0,
-    finalized: false,
-    failed: false,
-  });
-  next.orphaned = next.orphaned.filter((h) => h !== hash);
-  next.dropped = false;
-  if (report.kind === 'failed') block.failed = true;
-  else block.confirmations = Math.max(block.confirmations, report.kind === 'confirmed' ? report.confirmations : 1);
-  if (report.kind === 'finalized') block.finalized = true;
+}
+
+/** Adds one report to the facts as the reducer would add its evidence. */
+function addReport(facts: TrackFacts, report: Report): void {
+  addFacts(facts, { for: 'operation', ...reportFields(report), source: 'watcher' });
+}
+
+/** The facts after a report was delivered. */
+export function recordReport(facts: TrackFacts, report: Report): TrackFacts {
+  const next = cloneTrack(facts);
+  addReport(next, report);
+  if (report.kind === 'dropped' || report.kind === 'reorged') return next;
+  next.orphaned = next.orphaned.filter((hash) => hash !== report.block.hash);
+  next.dropped = next.dropped.filter((dropped) => dropped !== report.ref);
+  // The reducer keeps only the hash of a block a transaction failed in; the watcher keeps the block as a sighting too,
+  // so that a reorg of it is reported with its number.
+  if (report.kind === 'failed') addReport(next, { kind: 'included', ref: report.ref, block: report.block });
   return next;
+}
+
+/** The facts once the ref was seen again (pending or mined) after a drop: a later drop is news again. */
+export function seenAgain(facts: TrackFacts, ref: string): TrackFacts {
+  return { ...facts, dropped: facts.dropped.filter((dropped) => dropped !== ref) };
 }
 
 /**
  * What a step's status says the workflow knows about one of its refs: the block it is in now, with its
  * confirmations, finality and failure. Merged into what the watcher already recorded (facts only grow).
  */
-export function mergeStatusFacts(
-  facts: ReportedFacts,
-  view: Pick<StepStatus, 'ref' | 'block' | 'confirmations' | 'error'> & { final: boolean },
-  ref: string,
-): ReportedFacts {
+export function mergeStatusFacts(facts: TrackFacts, view: StatusView, ref: string): TrackFacts {
   if (view.ref !== ref || !view.block) return facts;
-  const next = recordReport(facts, { kind: 'included', ref, block: view.block });
-  const block = next.blocks[view.block.hash];
-  block.confirmations = Math.max(block.confirmations, view.confirmations ?? 1);
-  // A final step needs nothing more about this block (whichever report made it final).
-  if (view.final) block.finalized = true;
-  if (view.error) block.failed = true;
+  const block = view.block;
+  const shown: Report[] = [
+    { kind: 'included', ref, block },
+    { kind: 'confirmed', ref, block, confirmations: view.confirmations ?? 1 },
+    // A final step needs nothing more about this block (whichever report made it final).
+    ...(view.final ? [{ kind: 'finalized' as const, ref, block }] : []),
+    ...(view.error ? [{ kind: 'failed' as const, ref, block, reason: view.error }] : []),
+  ];
+  return shown.reduce(recordReport, facts);
+}
+
+/**
+ * Folds the facts of a newer reading of the status into those kept: facts only grow, and a block the status shows
+ * as current is not orphaned as far as the workflow knows.
+ */
+export function mergeKnown(facts: TrackFacts, latest: TrackFacts, ref: string): TrackFacts {
+  const next = cloneTrack(facts);
+  for (const [hash, sighting] of Object.entries(latest.sightings)) {
+    next.orphaned = next.orphaned.filter((orphaned) => orphaned !== hash);
+    const block = { number: sighting.number, hash };
+    addReport(next, { kind: 'confirmed', ref, block, confirmations: sighting.confirmations });
+    if (sighting.finalized) addReport(next, { kind: 'finalized', ref, block });
+    for (const failure of latest.failures.filter((f) => f.blockHash === hash)) {
+      addReport(next, { kind: 'failed', ref, block, reason: failure.reason });
+    }
+  }
   return next;
 }
 
 /** A compensation track in the same shape as a step's own fields. */
-export function trackFacts(track: Track): Pick<StepStatus, 'ref' | 'block' | 'confirmations' | 'error'> & {
-  final: boolean;
-} {
+export function compensationView(track: Track): StatusView {
   return {
     ...(track.ref ? { ref: track.ref } : {}),
     ...(track.block ? { block: track.block } : {}),

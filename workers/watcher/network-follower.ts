@@ -7,7 +7,7 @@ import type { BlockHeader, ChainSource } from '../../networks/evm/chain-reader';
 import { BlockWindow, ChainMovedError, followHead } from './block-window';
 import type { WatchedNetwork } from './config';
 import type { FollowedActions } from './directory';
-import { recordReport, reportsDue, type ChainFacts } from './evidence-rules';
+import { recordReport, reportsDue, seenAgain, type ChainFacts } from './evidence-rules';
 import { errorText, type Logger } from './log';
 import type { WatcherMetrics } from './metrics';
 import type { EvidenceSender } from './sender';
@@ -184,7 +184,7 @@ export class NetworkFollower {
     const facts: ChainFacts = {
       ...(tx.inclusion ? { inclusion: tx.inclusion } : {}),
       head: head.number,
-      ...('tag' in tx.policy && tx.inclusion && !tx.facts.blocks[tx.inclusion.block.hash]?.finalized
+      ...('tag' in tx.policy && tx.inclusion && !tx.facts.sightings[tx.inclusion.block.hash]?.finalized
         ? { tagged: await tagged(tx.policy.tag) }
         : {}),
       missing,
@@ -220,7 +220,7 @@ export class NetworkFollower {
         tx.missingSince = undefined;
         tx.missingChecks = 0;
         // Seen again (rebroadcast): a later drop is news again.
-        tx.facts = { ...tx.facts, dropped: false };
+        tx.facts = seenAgain(tx.facts, tx.ref);
       } else {
         tx.missingSince ??= now;
         tx.missingChecks += 1;
@@ -231,7 +231,7 @@ export class NetworkFollower {
 
   /** Blocks the workflow was told about that are older than the window: still canonical? (On discovery, deep reorgs.) */
   private async verifyReported(tx: WatchedTx): Promise<void> {
-    for (const [hash, block] of Object.entries(tx.facts.blocks)) {
+    for (const [hash, block] of Object.entries(tx.facts.sightings)) {
       const number = BigInt(block.number);
       if (tx.facts.orphaned.includes(hash) || this.window.covers(number) || number > this.head!.number) continue;
       const canonical = await this.options.chain.blockAt(number);

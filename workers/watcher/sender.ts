@@ -5,7 +5,7 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { evidenceSignal } from '../../contract/messages';
 import type { EvidenceInput } from '../../contract/evidence';
-import type { Report } from './evidence-rules';
+import { reportFields, type Report } from './evidence-rules';
 import { errorText, type Logger } from './log';
 import type { WatcherMetrics } from './metrics';
 import type { WatchedTx } from './watched';
@@ -22,11 +22,7 @@ export function toEvidence(tx: Pick<WatchedTx, 'stepId' | 'network' | 'for'>, re
     step: tx.stepId,
     network: tx.network,
     for: tx.for,
-    kind: report.kind,
-    ref: report.ref,
-    ...('block' in report ? { block: report.block } : {}),
-    ...(report.kind === 'confirmed' ? { confirmations: report.confirmations } : {}),
-    ...(report.kind === 'failed' ? { reason: report.reason } : {}),
+    ...reportFields(report),
     ...(report.kind === 'included' && report.output ? { output: report.output } : {}),
     source: `watcher:${tx.network}`,
     observedAt,

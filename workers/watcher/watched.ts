@@ -6,8 +6,9 @@
 import type { FinalityPolicy } from '../../contract/action-spec';
 import type { ActionStatus, Phase, StepStatus } from '../../contract/status';
 import type { EvidenceTarget } from '../../contract/evidence';
-import type { Inclusion } from '../../networks/evm/chain-reader';
-import { mergeStatusFacts, noFacts, trackFacts, type ReportedFacts } from './evidence-rules';
+import { isTxHash, type Inclusion } from '../../networks/evm/chain-reader';
+import { emptyTrack, type TrackFacts } from '../../workflows/machine/track';
+import { compensationView, mergeKnown, mergeStatusFacts, type StatusView } from './evidence-rules';
 
 export interface WatchedTx {
   actionId: string;
@@ -19,7 +20,7 @@ export interface WatchedTx {
   /** The track's current ref. Only it is checked for a drop: an older one was replaced on purpose. */
   current: boolean;
   /** What the workflow knows (from its status, and from what this watcher sent). */
-  facts: ReportedFacts;
+  facts: TrackFacts;
   /** Chain side, kept by the network's follower. */
   inclusion?: Inclusion;
   needsReceipt: boolean;
@@ -33,8 +34,6 @@ export interface WatchedTx {
 /** Phases in which an action still takes evidence. */
 export const WATCHED_PHASES: Phase[] = ['running', 'compensating', 'needs_action'];
 
-const TX_HASH = /^0x[0-9a-fA-F]{64}$/;
-
 /** The refs a status names for one step's track: the current ref, the one it replaced, those in its transitions. */
 function operationRefs(step: StepStatus): string[] {
   const refs = [
@@ -42,7 +41,7 @@ function operationRefs(step: StepStatus): string[] {
     typeof step.output?.replaces === 'string' ? step.output.replaces : undefined,
     ...step.transitions.filter((t) => (t.for ?? 'operation') === 'operation').map((t) => t.ref),
   ];
-  return [...new Set(refs.filter((r): r is string => !!r && TX_HASH.test(r)))];
+  return [...new Set(refs.filter((r): r is string => !!r && isTxHash(r)))];
 }
 
 /**
@@ -62,9 +61,12 @@ export function watchedTxs(status: ActionStatus, networks: ReadonlySet<string>):
     const compensation = step.compensation;
     if (compensation) {
       const refs = [...new Set([...compensation.refs, compensation.ref].filter((r): r is string => !!r))];
-      for (const ref of refs.filter((r) => TX_HASH.test(r))) {
+      for (const ref of refs.filter(isTxHash)) {
         found.push(
-          fresh({ ...base, for: 'compensation', ref, current: ref === compensation.ref }, trackFacts(compensation)),
+          fresh(
+            { ...base, for: 'compensation', ref, current: ref === compensation.ref },
+            compensationView(compensation),
+          ),
         );
       }
     }
@@ -74,11 +76,11 @@ export function watchedTxs(status: ActionStatus, networks: ReadonlySet<string>):
 
 function fresh(
   identity: Pick<WatchedTx, 'actionId' | 'stepId' | 'for' | 'network' | 'ref' | 'policy' | 'current'>,
-  view: Parameters<typeof mergeStatusFacts>[1],
+  view: StatusView,
 ): WatchedTx {
   return {
     ...identity,
-    facts: mergeStatusFacts(noFacts(), view, identity.ref),
+    facts: mergeStatusFacts(emptyTrack(), view, identity.ref),
     needsReceipt: true,
     needsVerify: true,
     missingChecks: 0,
@@ -90,25 +92,7 @@ export function refreshTx(tx: WatchedTx, latest: WatchedTx): void {
   tx.stepId = latest.stepId;
   tx.policy = latest.policy;
   tx.current = latest.current;
-  for (const [hash, block] of Object.entries(latest.facts.blocks)) {
-    const known = tx.facts.blocks[hash];
-    tx.facts = {
-      ...tx.facts,
-      // The workflow shows this block as current: it does not know of any reorg of it.
-      orphaned: tx.facts.orphaned.filter((h) => h !== hash),
-      blocks: {
-        ...tx.facts.blocks,
-        [hash]: known
-          ? {
-              number: block.number,
-              confirmations: Math.max(known.confirmations, block.confirmations),
-              finalized: known.finalized || block.finalized,
-              failed: known.failed || block.failed,
-            }
-          : block,
-      },
-    };
-  }
+  tx.facts = mergeKnown(tx.facts, latest.facts, tx.ref);
 }
 
 export function txKey(tx: Pick<WatchedTx, 'actionId' | 'for' | 'ref'>): string {
