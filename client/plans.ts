@@ -59,41 +59,22 @@ export class PlanError extends SettleError {
  */
 export function bridgeTransfer(params: BridgeParams): ActionSpecInput {
   const p = parseOrThrow(BridgeParamsSchema, params, 'parameters', { error: PlanError, source: 'bridgeTransfer' });
-  const id = '{{action.idHash}}';
-  return validated({
-    actionId: p.actionId,
-    type: 'bridge-transfer',
-    ...(p.deadline !== undefined ? { deadline: p.deadline } : {}),
-    onDeadline: 'compensate',
-    steps: [
-      {
-        id: 'lock',
-        network: p.from,
-        operation: {
-          kind: 'evm.call',
-          signer: p.signer,
-          to: p.token.escrow,
-          function: LOCK_FUNCTION,
-          args: [id, p.recipient, p.amount],
-        },
-        ...(p.sourceFinality ? { finality: p.sourceFinality } : {}),
-        compensation: { kind: 'evm.call', signer: p.signer, to: p.token.escrow, function: UNLOCK_FUNCTION, args: [id] },
-      },
-      {
-        id: 'mint',
-        network: p.to,
-        after: [{ step: 'lock', stage: 'final' }],
-        operation: {
-          kind: 'evm.call',
-          signer: p.signer,
-          to: p.token.minter,
-          function: MINT_FUNCTION,
-          args: [id, p.recipient, p.amount],
-        },
-        ...(p.destinationFinality ? { finality: p.destinationFinality } : {}),
-      },
-    ],
-  });
+  return plan(p, 'bridge-transfer', 'compensate', [
+    {
+      id: 'lock',
+      network: p.from,
+      operation: evmCall(p, p.token.escrow, LOCK_FUNCTION, [ID_HASH, p.recipient, p.amount]),
+      ...finality(p.sourceFinality),
+      compensation: evmCall(p, p.token.escrow, UNLOCK_FUNCTION, [ID_HASH]),
+    },
+    {
+      id: 'mint',
+      network: p.to,
+      after: [{ step: 'lock', stage: 'final' }],
+      operation: evmCall(p, p.token.minter, MINT_FUNCTION, [ID_HASH, p.recipient, p.amount]),
+      ...finality(p.destinationFinality),
+    },
+  ]);
 }
 
 /**
@@ -110,51 +91,65 @@ export function burnAttestMint(params: BurnAttestMintParams): ActionSpecInput {
     error: PlanError,
     source: 'burnAttestMint',
   });
-  const id = '{{action.idHash}}';
-  return validated({
-    actionId: p.actionId,
-    type: 'burn-attest-mint',
-    ...(p.deadline !== undefined ? { deadline: p.deadline } : {}),
-    onDeadline: 'hold',
-    steps: [
-      {
-        id: 'burn',
-        network: p.from,
-        operation: {
-          kind: 'evm.call',
-          signer: p.signer,
-          to: p.token.escrow,
-          function: BURN_FUNCTION,
-          args: [id, p.recipient, p.amount],
-        },
-        ...(p.sourceFinality ? { finality: p.sourceFinality } : {}),
-      },
-      {
-        id: 'attest',
-        network: p.attester,
-        after: [{ step: 'burn', stage: 'final' }],
-        operation: { kind: 'await', description: 'an attestation of the burn message (output.attestation)' },
-        ...(p.attestTimeout !== undefined ? { timeout: p.attestTimeout } : {}),
-      },
-      {
-        id: 'mint',
-        network: p.to,
-        after: [{ step: 'attest', stage: 'final' }],
-        operation: {
-          kind: 'evm.call',
-          signer: p.signer,
-          to: p.token.minter,
-          function: MINT_ATTESTED_FUNCTION,
-          args: [id, p.recipient, p.amount, '{{steps.burn.output.messageId}}', '{{steps.attest.output.attestation}}'],
-        },
-        ...(p.destinationFinality ? { finality: p.destinationFinality } : {}),
-      },
-    ],
-  });
+  return plan(p, 'burn-attest-mint', 'hold', [
+    {
+      id: 'burn',
+      network: p.from,
+      operation: evmCall(p, p.token.escrow, BURN_FUNCTION, [ID_HASH, p.recipient, p.amount]),
+      ...finality(p.sourceFinality),
+    },
+    {
+      id: 'attest',
+      network: p.attester,
+      after: [{ step: 'burn', stage: 'final' }],
+      operation: { kind: 'await', description: 'an attestation of the burn message (output.attestation)' },
+      ...(p.attestTimeout !== undefined ? { timeout: p.attestTimeout } : {}),
+    },
+    {
+      id: 'mint',
+      network: p.to,
+      after: [{ step: 'attest', stage: 'final' }],
+      operation: evmCall(p, p.token.minter, MINT_ATTESTED_FUNCTION, [
+        ID_HASH,
+        p.recipient,
+        p.amount,
+        '{{steps.burn.output.messageId}}',
+        '{{steps.attest.output.attestation}}',
+      ]),
+      ...finality(p.destinationFinality),
+    },
+  ]);
 }
 
-/** The plan as written (not its parsed form), once the contract accepts it. */
-function validated(spec: ActionSpecInput): ActionSpecInput {
+type StepInput = ActionSpecInput['steps'][number];
+
+/** The action id as `bytes32`: what the bridge contracts key every lock, mint and burn by. */
+const ID_HASH = '{{action.idHash}}';
+
+/** The action around its steps, validated: the plan as written (not its parsed form), once the contract accepts it. */
+function plan(
+  p: { actionId: string; deadline?: number },
+  type: string,
+  onDeadline: 'compensate' | 'hold',
+  steps: StepInput[],
+): ActionSpecInput {
+  const spec: ActionSpecInput = {
+    actionId: p.actionId,
+    type,
+    ...(p.deadline !== undefined ? { deadline: p.deadline } : {}),
+    onDeadline,
+    steps,
+  };
   parseOrThrow(ActionSpecSchema, spec, 'plan', { error: PlanError });
   return spec;
+}
+
+/** A call sent by the plan's signer. */
+function evmCall(p: { signer: string }, to: string, fn: string, args: string[]) {
+  return { kind: 'evm.call' as const, signer: p.signer, to, function: fn, args };
+}
+
+/** The step's own finality policy, when the caller gave one (else the network's). */
+function finality(policy: StepInput['finality']): Pick<StepInput, 'finality'> {
+  return policy ? { finality: policy } : {};
 }

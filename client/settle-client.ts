@@ -6,7 +6,7 @@ import {
   type WorkflowExecutionInfo,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { WorkflowIdReusePolicy, WorkflowNotFoundError } from '@temporalio/common';
+import { WorkflowIdReusePolicy, WorkflowNotFoundError, type UpdateDefinition } from '@temporalio/common';
 import { z } from 'zod';
 import { routeSummary } from '../workflows/machine/action';
 import type { crossNetworkAction } from '../workflows/cross-network-action/workflow';
@@ -260,37 +260,32 @@ export class SettleClient {
   }
 
   /**
-   * Delivers evidence about a step (signal `evidence`), validated first.
+   * Delivers evidence about a step (signal `evidence`), validated first: the action id, then the evidence, each once.
+   * What is signalled is the evidence as given; the workflow validates it again, as it does every signal.
    *
    * @throws ValidationError, ActionNotFoundError, ActionClosedError
    * @example
    * await settle.evidence(id, { step: 'lock', kind: 'included', ref: '0xabc…', block: { number: '1042', hash: '0xdef…' }, source: 'watcher:chainA' });
    */
   async evidence(actionId: string, evidence: EvidenceInput): Promise<void> {
+    const handle = this.handle(actionId);
     parseOrThrow(EvidenceSchema, evidence, 'evidence');
-    await this.call(actionId, () => this.handle(actionId).signal(evidenceSignal, evidence), 'evidence');
+    await this.call(actionId, () => handle.signal(evidenceSignal, evidence), 'evidence');
   }
 
   /** A failed or expired step gets a new attempt. @throws ValidationError, UpdateRejectedError */
   async retryStep(actionId: string, input: RetryStepInput): Promise<ActionStatus> {
-    parseOrThrow(RetryStepInputSchema, input, 'retryStep input');
-    return this.update(actionId, 'retryStep', () =>
-      this.handle(actionId).executeUpdate(retryStepUpdate, { args: [input] }),
-    );
+    return this.update(actionId, retryStepUpdate, RetryStepInputSchema, input);
   }
 
   /** Compensates now whatever effects exist. @throws ValidationError, UpdateRejectedError */
   async compensate(actionId: string, input: CompensateInput): Promise<ActionStatus> {
-    parseOrThrow(CompensateInputSchema, input, 'compensate input');
-    return this.update(actionId, 'compensate', () =>
-      this.handle(actionId).executeUpdate(compensateUpdate, { args: [input] }),
-    );
+    return this.update(actionId, compensateUpdate, CompensateInputSchema, input);
   }
 
   /** Before any effect: stops, nothing is submitted; after: as `compensate`. @throws ValidationError, UpdateRejectedError */
   async cancel(actionId: string, input: CancelInput): Promise<ActionStatus> {
-    parseOrThrow(CancelInputSchema, input, 'cancel input');
-    return this.update(actionId, 'cancel', () => this.handle(actionId).executeUpdate(cancelUpdate, { args: [input] }));
+    return this.update(actionId, cancelUpdate, CancelInputSchema, input);
   }
 
   /**
@@ -300,12 +295,10 @@ export class SettleClient {
    * await settle.resolveStep(id, { step: 'attest', evidence: { kind: 'finalized', source: 'ops-console' }, reason: 'checked on the explorer', operator: 'alice' });
    */
   async resolveStep(actionId: string, input: ResolveStepInput): Promise<ActionStatus> {
-    const parsed = parseOrThrow(ResolveStepInputSchema, input, 'resolveStep input');
-    return this.update(actionId, 'resolveStep', () =>
-      this.handle(actionId).executeUpdate(resolveStepUpdate, { args: [parsed] }),
-    );
+    return this.update(actionId, resolveStepUpdate, ResolveStepInputSchema, input, 'parsed');
   }
 
+  /** Checks the action id (the one place the client does): every call on an action goes through here first. */
   private handle(actionId: string): WorkflowHandle<typeof crossNetworkAction> {
     return this.temporal.workflow.getHandle(checkActionId(actionId));
   }
@@ -335,9 +328,24 @@ export class SettleClient {
     }
   }
 
-  private async update(actionId: string, name: string, run: () => Promise<ActionStatus>): Promise<ActionStatus> {
+  /**
+   * An operator update: the action id is checked, then the input (a ValidationError names each field), then the update
+   * runs with the input as given, or `parsed` (trimmed, defaults filled); the workflow's refusal becomes an
+   * UpdateRejectedError.
+   */
+  private async update<I>(
+    actionId: string,
+    update: UpdateDefinition<ActionStatus, [I]>,
+    schema: z.ZodType,
+    input: I,
+    send: 'as given' | 'parsed' = 'as given',
+  ): Promise<ActionStatus> {
+    const handle = this.handle(actionId);
+    const { name } = update;
+    const parsed = parseOrThrow(schema, input, `${name} input`) as I;
+    const args: [I] = [send === 'parsed' ? parsed : input];
     try {
-      return await this.call(actionId, run, name);
+      return await this.call(actionId, () => handle.executeUpdate(update, { args }), name);
     } catch (error) {
       if (error instanceof WorkflowUpdateFailedError) {
         throw new UpdateRejectedError(actionId, name, error.cause?.message ?? error.message);

@@ -5,7 +5,6 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { checkActionId } from '../../client/action-id';
 import type { SettleClient } from '../../client/settle-client';
 import { ReplayGuard, SIGNATURE_HEADER, verifySignature } from '../../networks/webhook/signature';
 import type { ApiConfig } from './config';
@@ -182,14 +181,18 @@ export function routesOf(app: FastifyInstance): Route[] {
   return routeTables.get(app) ?? [];
 }
 
-/** The parsed body, or the reason it could not be read. Validation against the schema happens in the client. */
+/**
+ * The JSON body, or the reason it could not be read. Validation against the schema happens once, in the client (and
+ * again in the workflow, a boundary of its own).
+ */
 function bodyOf(request: FastifyRequest): unknown {
   if (request.bodyProblem) throw request.bodyProblem;
   return request.body;
 }
 
+/** The `:id` of the route, as given: the client checks it (once) before anything reaches Temporal. */
 function actionIdOf(request: FastifyRequest): string {
-  return checkActionId((request.params as { id: string }).id);
+  return (request.params as { id: string }).id;
 }
 
 function sameText(given: string, expected: string): boolean {
