@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { NonceBook } from '../../workflows/machine/nonce-book';
+import { NonceBook, validateLookup, validateRecord } from '../../workflows/machine/nonce-book';
 
 const AT = '2026-01-01T00:00:00.000Z';
 const hash = (n: number) => `0x${n.toString(16).padStart(64, '0')}`;
@@ -75,6 +75,29 @@ describe('the nonce book of one signer', () => {
           expect(book.state.next).toBe(nonces.length);
         },
       ),
+    );
+  });
+
+  it('forgets a record a week after its last signature, and keeps the sequence', () => {
+    const book = new NonceBook();
+    book.record({ key: 'old', nonce: 0, hash: hash(1), raw: raw(1), mode: 'new' }, AT);
+    book.record({ key: 'new', nonce: 1, hash: hash(2), raw: raw(2), mode: 'new' }, '2026-01-07T00:00:00.000Z');
+    book.prune(Date.parse('2026-01-08T00:00:01.000Z'));
+    expect(Object.keys(book.state.records)).toEqual(['new']);
+    expect(book.state.next).toBe(2);
+  });
+
+  it('rejects a malformed record or lookup before it reaches the book, naming the field', () => {
+    const good = { key: 'k', nonce: 0, hash: hash(1), raw: raw(1), mode: 'new' as const };
+    expect(() => validateRecord(good)).not.toThrow();
+    expect(() => validateRecord({ ...good, key: '' })).toThrow('key is required');
+    expect(() => validateRecord({ ...good, nonce: -1 })).toThrow('nonce must be >= 0');
+    expect(() => validateRecord({ ...good, hash: '0x12' })).toThrow('hash must be a 32-byte hex hash');
+    expect(() => validateRecord({ ...good, raw: 'signed' })).toThrow('raw must be a hex signed transaction');
+    expect(() => validateRecord({ ...good, mode: 'bump' as never })).toThrow('unknown mode');
+    expect(() => validateLookup({ key: 'k', chainNonce: 3 })).not.toThrow();
+    expect(() => validateLookup({ key: 'k', chainNonce: -1 })).toThrow(
+      'lookupNonce: needs a key and a chainNonce >= 0',
     );
   });
 });
