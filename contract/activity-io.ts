@@ -31,6 +31,13 @@ export interface SubmitStepInput {
   for: EvidenceTarget;
   operation: EvmOperation;
   context: TemplateContext;
+  /**
+   * The key of this submission's nonce record with the signer's nonce owner. Unique to the action's first run (a new
+   * run reusing the actionId never adopts an old run's transaction), and shared by a retry with the attempt whose
+   * transaction may still be live (the retry replaces it at the same nonce instead of signing a second one). Absent
+   * in histories recorded before it existed: the legacy key `actionId/step/attempt/for` applies.
+   */
+  nonceKey?: string;
 }
 
 export interface SubmitStepResult {

@@ -29,11 +29,23 @@ export interface EvmSenderOptions {
   killAfterBroadcastMarker?: string;
 }
 
-type Signed = { record: NonceRecord; tx: Hex };
+/** A recorded transaction to (re)send: `tx` is one version of `record` (the mined one, once any version is). */
+type Signed = { record: NonceRecord; tx: Hex; mined?: boolean };
 
 const GAS_MARGIN_PERCENT = 125n;
 const FEE_BUMP_PERCENT = 125n;
 const MAX_NONCE_RACES = 8;
+/**
+ * How deep the block must be in which a recorded transaction's nonce is seen used by something that is none of its
+ * versions, before the call is signed again with a new nonce: a lagging RPC backend (or a receipt read before the
+ * nonce) must never make Settle re-sign a call whose original is mined.
+ */
+const SUPERSEDE_DEPTH = 12n;
+
+/** A nonce used by something we cannot see yet: retried later (retryable), never re-signed in doubt. */
+export class NonceInDoubtError extends Error {
+  override name = 'NonceInDoubt';
+}
 
 /**
  * Submission is idempotent per step attempt: a retry, on this worker or another, finds the attempt's record with the
@@ -69,7 +81,7 @@ export class EvmSender {
     if (!account) {
       throw nonRetryable(ErrorType.UnknownSigner, `signer "${input.operation.signer}" is not configured on ${network}`);
     }
-    const key = `${input.actionId}/${input.stepId}/${input.attempt}/${input.for}`;
+    const key = input.nonceKey ?? `${input.actionId}/${input.stepId}/${input.attempt}/${input.for}`;
     const owner = this.options.nonceOwners(await this.nonceScope(), account.address);
     const chainNonce = await this.client.getTransactionCount({ address: account.address, blockTag: 'pending' });
     const { record, next } = await owner.lookup({ key, chainNonce });
@@ -77,15 +89,16 @@ export class EvmSender {
     const sent = record
       ? await this.resend(account, owner, record)
       : await this.signAndRecord(account, owner, key, await this.prepare(input, account), next);
-    await this.broadcast(account, owner, sent.record, sent.tx);
-    const latest = sent.record.txs[sent.record.txs.length - 1];
+    if (!sent.mined) await this.broadcast(account, owner, sent.record, sent.tx);
+    const hash = keccak256(sent.tx);
+    const index = sent.record.txs.findIndex((t) => t.hash === hash);
     return {
-      ref: latest.hash,
+      ref: hash,
       output: {
-        txHash: latest.hash,
+        txHash: hash,
         nonce: sent.record.nonce,
         from: account.address,
-        ...(sent.record.txs.length > 1 ? { replaces: sent.record.txs[sent.record.txs.length - 2].hash } : {}),
+        ...(index > 0 ? { replaces: sent.record.txs[index - 1].hash } : {}),
       },
     };
   }
@@ -148,22 +161,49 @@ export class EvmSender {
   }
 
   /**
-   * A retry of an attempt that already has a signed transaction: the same bytes again, unless it has been pending
-   * longer than the fee-bump delay (replace, same nonce, higher fees) or its nonce was used by another transaction
-   * (sign again with a new nonce: the dead one can never be mined).
+   * A retry of an attempt that already has a signed transaction. Whichever version of it is mined is the result. Else
+   * the same bytes again, unless they have been pending longer than the fee-bump delay (replace: same nonce, higher
+   * fees), or their nonce was used by another transaction deep enough that no version can ever be mined (sign again
+   * with a new nonce). The nonce is read before the receipts, so a version mined in between is seen, never re-signed.
    */
   private async resend(account: PrivateKeyAccount, owner: NonceOwner, record: NonceRecord): Promise<Signed> {
     const latest = record.txs[record.txs.length - 1];
-    const mined = await this.reader.newestReceipt(record.txs.map((t) => t.hash as Hex));
-    if (mined) return { record, tx: latest.raw as Hex };
+    const head = await this.client.getBlockNumber();
+    const chainNonce = await this.client.getTransactionCount({ address: account.address, blockNumber: head });
+    const mined = await this.minedVersion(record);
+    if (mined) return mined;
     const pending = await this.reader.transaction(latest.hash as Hex);
-    const chainNonce = await this.client.getTransactionCount({ address: account.address, blockTag: 'latest' });
-    if (!pending && chainNonce > record.nonce) return this.supersede(account, owner, record);
+    if (!pending && chainNonce > record.nonce) {
+      await this.assertSuperseded(account, record, head);
+      return this.supersede(account, owner, record);
+    }
     const age = Date.now() - Date.parse(latest.signedAt);
     if (pending && this.options.feeBumpAfterMs !== undefined && age >= this.options.feeBumpAfterMs) {
       return this.bumpFee(account, owner, record);
     }
     return { record, tx: latest.raw as Hex };
+  }
+
+  /** The version of a record that is mined, if any: every version's receipt is read, the newest first. */
+  private async minedVersion(record: NonceRecord): Promise<Signed | undefined> {
+    const receipt = await this.reader.newestReceipt(record.txs.map((t) => t.hash as Hex));
+    const version = receipt && record.txs.find((t) => t.hash.toLowerCase() === receipt.transactionHash.toLowerCase());
+    return version ? { record, tx: version.raw as Hex, mined: true } : undefined;
+  }
+
+  /**
+   * The record's nonce is used and none of its versions is visible: only once that nonce was already used
+   * `SUPERSEDE_DEPTH` blocks ago, and still no version has a receipt, is the call signed again. In doubt, retry later.
+   */
+  private async assertSuperseded(account: PrivateKeyAccount, record: NonceRecord, head: bigint): Promise<void> {
+    const deep = head > SUPERSEDE_DEPTH ? head - SUPERSEDE_DEPTH : 0n;
+    const nonceThen = await this.client.getTransactionCount({ address: account.address, blockNumber: deep });
+    if (nonceThen <= record.nonce || (await this.minedVersion(record))) {
+      throw new NonceInDoubtError(
+        `nonce ${record.nonce} of ${account.address} is used by a transaction that is none of ${record.key}'s ` +
+          `versions, less than ${SUPERSEDE_DEPTH} blocks deep: waiting before signing it again`,
+      );
+    }
   }
 
   private async bumpFee(account: PrivateKeyAccount, owner: NonceOwner, record: NonceRecord): Promise<Signed> {

@@ -6,7 +6,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { createWalletClient, http, type Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { EvmAdapter } from '../../networks/evm/adapter';
-import { memoryNonceOwners } from '../../networks/evm/nonce-owner';
+import { memoryNonceOwners, type NonceOwner, type NonceOwnerFactory } from '../../networks/evm/nonce-owner';
 import type { SubmitStepInput } from '../../contract/activity-io';
 import { DEV_KEYS, deployBridge, rpc, startChain, type BridgeContracts, type RunningChain } from '../../devnet/chains';
 import { LOCK_FUNCTION, MINT_FUNCTION } from '../../client/plans';
@@ -26,7 +26,7 @@ afterAll(async () => {
   await chain?.stop();
 });
 
-function adapter(options: { feeBumpAfterMs?: number } = {}) {
+function adapter(options: { feeBumpAfterMs?: number; nonceOwners?: NonceOwnerFactory } = {}) {
   return new EvmAdapter({
     network: 'chainA',
     chainId: 31337,
@@ -125,7 +125,7 @@ it('replaces a transaction pending too long with the same nonce and higher fees;
   expect(observations).toEqual([expect.objectContaining({ kind: 'confirmed', ref: bumped.ref })]);
 });
 
-it('signs again with a new nonce when its recorded transaction is dead (the nonce was used by another)', async () => {
+it('signs again with a new nonce only once its recorded nonce was used by another transaction deep enough', async () => {
   const evm = adapter();
   const input = lock(uniqueId('dead'));
   const first = await evm.submit(input);
@@ -134,11 +134,35 @@ it('signs again with a new nonce when its recorded transaction is dead (the nonc
   const wallet = createWalletClient({ account: privateKeyToAccount(DEV_KEYS.bridge), transport: http(chain.rpcUrl) });
   await wallet.sendTransaction({ chain: null, to: USER, value: 1n, nonce: first.output!.nonce as number });
   await mine();
+  // One block deep, a lagging backend could still be hiding our own transaction: nothing is signed, retry later.
+  const pendingBefore = await nonce('pending');
+  await expect(evm.submit(input)).rejects.toThrow(/waiting before signing it again/);
+  expect(await nonce('pending')).toBe(pendingBefore);
+  await rpc(chain.rpcUrl, 'hardhat_mine', ['0xc']);
   const again = await evm.submit(input);
   expect(again.ref).not.toBe(first.ref);
   await mine();
   const observations = await evm.check({ ...input, refs: [first.ref, again.ref], finality: { confirmations: 1 } });
   expect(observations).toEqual([expect.objectContaining({ kind: 'confirmed', ref: again.ref })]);
+});
+
+it('takes the mined version as the result when the original of a fee bump is mined instead of the bump', async () => {
+  const owners = memoryNonceOwners();
+  let owner: NonceOwner | undefined;
+  const evm = adapter({ feeBumpAfterMs: 0, nonceOwners: (scope, address) => (owner = owners(scope, address)) });
+  const input = lock(uniqueId('bump-raced'));
+  const first = await evm.submit(input);
+  const bumped = await evm.submit(input);
+  expect(bumped.ref).not.toBe(first.ref);
+  // The original wins the race: the bump leaves the mempool, the original is mined.
+  const at = first.output!.nonce as number;
+  const [record] = await owner!.between(at, at + 1);
+  await rpc(chain.rpcUrl, 'hardhat_dropTransaction', [bumped.ref]);
+  await rpc(chain.rpcUrl, 'eth_sendRawTransaction', [record.txs[0].raw]);
+  await mine();
+  const result = await evm.submit(input);
+  expect(result.ref).toBe(first.ref);
+  expect(result.output).toMatchObject({ txHash: first.ref, nonce: first.output!.nonce });
 });
 
 it('fails a reverting call before signing, non-retryably, with the decoded reason', async () => {
