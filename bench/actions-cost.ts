@@ -19,32 +19,15 @@ function twoStepSpec(actionId: string): ActionSpecInput {
   return {
     actionId,
     type: 'bridge-transfer',
-    steps: [
-      {
-        id: 'lock',
-        network: 'chainA',
-        operation: {
-          kind: 'evm.call',
-          signer: 'bridge',
-          to: `0x${'a1'.repeat(20)}`,
-          function: LOCK,
-          args: ['{{action.idHash}}'],
-        },
-      },
-      {
-        id: 'mint',
-        network: 'chainB',
-        operation: {
-          kind: 'evm.call',
-          signer: 'bridge',
-          to: `0x${'b2'.repeat(20)}`,
-          function: LOCK,
-          args: ['{{action.idHash}}'],
-        },
-        after: [{ step: 'lock', stage: 'final' }],
-      },
-    ],
+    steps: [lockStep('lock', 'chainA', 'a1'), lockStep('mint', 'chainB', 'b2', [{ step: 'lock', stage: 'final' }])],
   };
+}
+
+/** One `lock` call on a stub network (the contract at `0x<byte × 20>`), after `after`. */
+function lockStep(id: string, network: string, addressByte: string, after?: { step: string; stage: 'final' }[]) {
+  const to = `0x${addressByte.repeat(20)}`;
+  const operation = { kind: 'evm.call' as const, signer: 'bridge', to, function: LOCK, args: ['{{action.idHash}}'] };
+  return { id, network, operation, ...(after ? { after } : {}) };
 }
 
 /** Billable actions per Temporal Cloud's rules, read off a closed run's history. */

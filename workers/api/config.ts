@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DurationSchema } from '../../contract/duration';
 import { SettleError } from '../../contract/errors';
 import { parseOrThrow } from '../../contract/validation';
+import { commaSeparated } from '../worker/config';
 
 const Port = z
   .string()
@@ -22,16 +23,9 @@ export const ApiConfigSchema = z.object({
   /** Bearer token for the operator endpoints (retry, compensate, cancel, resolve). Unset: they answer 401. */
   SETTLE_API_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** HMAC-SHA256 secret(s) external watchers sign evidence with; comma-separated while rotating. Unset: evidence answers 401. */
-  SETTLE_EVIDENCE_SECRET: z
-    .string()
-    .transform((value) =>
-      value
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.string().min(16, 'each secret must be at least 16 characters')).min(1, 'must hold a secret'))
-    .optional(),
+  SETTLE_EVIDENCE_SECRET: commaSeparated(
+    z.array(z.string().min(16, 'each secret must be at least 16 characters')).min(1, 'must hold a secret'),
+  ).optional(),
   /** How far a signature's timestamp may be from now; a signature is accepted once within it. */
   SETTLE_SIGNATURE_TOLERANCE: DurationSchema.default(300_000),
   /** How often the events stream (SSE) reads an action's status. */

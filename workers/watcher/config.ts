@@ -8,18 +8,18 @@ import { DurationSchema } from '../../contract/duration';
 import { parseOrThrow } from '../../contract/validation';
 import type { FinalityPolicy } from '../../contract/action-spec';
 import { NetworkNameSchema } from '../../contract/primitives';
-import { ConfigError, temporalSettings, WorkerConfigSchema, type TemporalSettings } from '../worker/config';
+import {
+  commaSeparated,
+  ConfigError,
+  temporalSettings,
+  WorkerConfigSchema,
+  type TemporalSettings,
+} from '../worker/config';
 import { readNetworksFile, type NetworksFile } from '../../networks/config';
 
-const NetworkListSchema = z
-  .string()
-  .transform((text) =>
-    text
-      .split(',')
-      .map((name) => name.trim())
-      .filter(Boolean),
-  )
-  .pipe(z.array(NetworkNameSchema).min(1, 'must name at least one network (comma-separated)'));
+const NetworkListSchema = commaSeparated(
+  z.array(NetworkNameSchema).min(1, 'must name at least one network (comma-separated)'),
+);
 
 const PortSchema = z
   .string()

@@ -21,6 +21,23 @@ export const WorkerConfigSchema = z.object({
   SETTLE_WEBHOOK_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
 });
 
+/**
+ * A comma-separated env value (`a, b,c`) as its trimmed, non-empty items, checked by `items`.
+ *
+ * @example commaSeparated(z.array(NetworkNameSchema).min(1)).parse('chainA, chainB') // ['chainA', 'chainB']
+ */
+export function commaSeparated<T extends z.ZodType<unknown, string[]>>(items: T) {
+  return z
+    .string()
+    .transform((text) =>
+      text
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean),
+    )
+    .pipe(items);
+}
+
 /** A process's Temporal connection, resolved as the client resolves it. */
 export interface TemporalSettings {
   /** `TEMPORAL_ADDRESS`, else the profile's address, else `127.0.0.1:7233`. */
