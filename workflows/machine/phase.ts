@@ -1,8 +1,8 @@
 /**
  * The action's phase machine: from the steps' states it decides which step followers to start, which compensations
  * to start, and which phase the action enters. Pure: it mutates the state it is given (as `applyStepEvent` and
- * `setPhase` do) and returns commands; the workflow only executes them, in the order returned, so the commands an
- * action sends to Temporal depend on the state alone.
+ * `setPhase` do) and returns commands; the workflow only executes them, in the order returned, so what an action
+ * starts depends on its state and on which followers run, nothing else.
  *
  * @example
  * const commands = decide(state, followers, now);
@@ -26,7 +26,9 @@ export type PhaseCommand =
 /**
  * Followers started and not finished. `decide` records each follower it starts; the workflow forgets a step follower
  * when it ends (a step whose final block is orphaned is then followed again). Not carried across continue-as-new: the
- * new run starts the followers again from the state.
+ * new run starts step followers again from the state while the action is running. (A compensation already started,
+ * or an operation in flight once compensation is decided, is not followed again after continue-as-new: a known gap,
+ * whose fix changes the command sequence and so needs `patched()`.)
  */
 export interface Followers {
   /** Step followers, by {@link followerKey}: one per step attempt. */
