@@ -38,6 +38,12 @@ export interface SubmitStepInput {
    * in histories recorded before it existed: the legacy key `actionId/step/attempt/for` applies.
    */
   nonceKey?: string;
+  /**
+   * Only settle what is already under way (compensation was decided while this was being submitted): rebroadcast the
+   * recorded transaction if there is one; if there is none, sign nothing and close the record for good
+   * (`NothingSubmitted`).
+   */
+  existingOnly?: boolean;
 }
 
 export interface SubmitStepResult {

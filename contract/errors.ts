@@ -20,6 +20,11 @@ export const ErrorType = {
   UnknownSigner: 'UnknownSigner',
   /** A notification's webhook is not an http(s) URL. */
   InvalidWebhook: 'InvalidWebhook',
+  /**
+   * Asked only to settle a submission already under way (once compensation is decided), the signer's nonce owner has
+   * no transaction for it: nothing was signed, and none ever will be for that attempt (the owner refuses it now).
+   */
+  NothingSubmitted: 'NothingSubmitted',
 } as const;
 
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];
@@ -33,6 +38,16 @@ export const NON_RETRYABLE_SUBMIT_ERRORS: ErrorTypeName[] = [
   ErrorType.ExecutionReverted,
   ErrorType.InvalidOperation,
   ErrorType.UnknownNetwork,
+];
+
+/**
+ * Failures that say something about this worker's deployment, not about the chain: another worker (or this one,
+ * reconfigured) can still submit. Once a step may have a transaction, they hold it as `retrying`, never `failed`.
+ */
+export const DEPLOYMENT_ERRORS: readonly string[] = [
+  ErrorType.UnknownNetwork,
+  ErrorType.SendingDisabled,
+  ErrorType.UnknownSigner,
 ];
 
 /**

@@ -58,7 +58,9 @@ export const nonceBookQuery = defineQuery<{ next: number; records: number }>('no
  */
 export async function signerNonces(state?: NonceBookState): Promise<void> {
   const book = new NonceBook(state);
-  setHandler(lookupNonceUpdate, (input) => book.lookup(input), { validator: validateLookup });
+  setHandler(lookupNonceUpdate, (input) => book.lookup(input, new Date().toISOString()), {
+    validator: validateLookup,
+  });
   setHandler(recordSignedTxUpdate, (input) => book.record(input, new Date().toISOString()), {
     validator: validateRecord,
   });

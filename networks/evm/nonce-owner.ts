@@ -56,7 +56,7 @@ export function memoryNonceOwners(): NonceOwnerFactory {
     const book = books.get(id) ?? new NonceBook();
     books.set(id, book);
     return {
-      lookup: async (input) => structuredClone(book.lookup(input)),
+      lookup: async (input) => structuredClone(book.lookup(input, new Date().toISOString())),
       record: async (input) => structuredClone(book.record(input, new Date().toISOString())),
       between: async (from, to) => structuredClone(book.between(from, to)),
     };

@@ -42,6 +42,10 @@ const MAX_NONCE_RACES = 8;
  */
 const SUPERSEDE_DEPTH = 12n;
 
+function nothingSubmitted(key: string) {
+  return nonRetryable(ErrorType.NothingSubmitted, `no transaction was signed for ${key}, and none will be`);
+}
+
 /** A nonce used by something we cannot see yet: retried later (retryable), never re-signed in doubt. */
 export class NonceInDoubtError extends Error {
   override name = 'NonceInDoubt';
@@ -84,7 +88,12 @@ export class EvmSender {
     const key = input.nonceKey ?? `${input.actionId}/${input.stepId}/${input.attempt}/${input.for}`;
     const owner = this.options.nonceOwners(await this.nonceScope(), account.address);
     const chainNonce = await this.client.getTransactionCount({ address: account.address, blockTag: 'pending' });
-    const { record, next } = await owner.lookup({ key, chainNonce });
+    const { record, next, abandoned } = await owner.lookup({
+      key,
+      chainNonce,
+      ...(input.existingOnly ? { abandonIfAbsent: true } : {}),
+    });
+    if (!record && (abandoned || input.existingOnly)) throw nothingSubmitted(key);
 
     const sent = record
       ? await this.resend(account, owner, record)
@@ -155,6 +164,7 @@ export class EvmSender {
       const result = await owner.record({ key, nonce, hash: keccak256(raw), raw, mode: 'new' });
       if (result.accepted) return { record: result.record, tx: raw };
       if (result.record) return this.resend(account, owner, result.record);
+      if (result.abandoned) throw nothingSubmitted(key);
       nonce = result.next;
     }
     throw new Error(`could not record a nonce for ${key} after ${MAX_NONCE_RACES} races`);

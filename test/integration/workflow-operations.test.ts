@@ -143,7 +143,7 @@ it('compensates when the action deadline passes, skipping steps that never start
   expect(chainB.submissions.filter((s) => s.actionId === actionId && s.for === 'compensation')).toHaveLength(0);
 });
 
-it('holds for an operator, who retries the expired step, with an audit trail', async () => {
+it('holds for an operator, whose retry carries the expired step’s live transaction on at its nonce', async () => {
   const actionId = uniqueId('hold');
   const handle = await startAction(env, worker, {
     actionId,
@@ -166,25 +166,21 @@ it('holds for an operator, who retries the expired step, with an audit trail', a
   expect(status.phase).toBe('running');
   const mint = stepOf(status, 'mint');
   expect(mint.attempt).toBe(2);
+  // The first attempt's transaction may still be mined: the retry follows it (and replaces it at its nonce).
   expect(mint.transitions.find((t) => t.operator === 'alice')).toMatchObject({
     from: 'expired',
-    to: 'waiting',
+    to: 'submitted',
     reason: 'fee was too low',
     source: 'operator',
   });
-  await waitForStatus(handle, (s) => stepOf(s, 'mint').state === 'submitted');
-  expect(chainB.submissions.filter((s) => s.actionId === actionId).map((s) => s.attempt)).toEqual([1, 2]);
+  await waitForStatus(handle, () => chainB.submissions.filter((s) => s.actionId === actionId).length === 2);
+  const submissions = chainB.submissions.filter((s) => s.actionId === actionId);
+  expect(submissions.map((s) => s.attempt)).toEqual([1, 2]);
+  expect(submissions[1].nonceKey).toBe(submissions[0].nonceKey);
+  expect(submissions[0].nonceKey).toMatch(new RegExp(`^${actionId}/[^/]+/mint/1/operation$`));
 
-  // A late report about the first attempt's transaction is recognised and ignored.
   await signal(handle, {
     ref: refFor(actionId, 'mint', 1),
-    kind: 'confirmed',
-    block: block(60),
-    confirmations: 1,
-    source: 'late',
-  });
-  await signal(handle, {
-    ref: refFor(actionId, 'mint', 2),
     kind: 'confirmed',
     block: block(61),
     confirmations: 1,
@@ -192,8 +188,50 @@ it('holds for an operator, who retries the expired step, with an audit trail', a
   });
   const result = await handle.result();
   expect(result.phase).toBe('completed');
-  expect(stepOf(result, 'mint').ref).toBe(refFor(actionId, 'mint', 2));
-  await recordHistory('hold-retry-completed', handle);
+  expect(stepOf(result, 'mint').ref).toBe(refFor(actionId, 'mint', 1));
+  await recordHistory('hold-retry-live-completed', handle);
+});
+
+it('gives a retried step whose transaction reverted a new attempt with a transaction of its own', async () => {
+  const actionId = uniqueId('retry-reverted');
+  chainB.revert.add('redo');
+  const handle = await startAction(env, worker, {
+    actionId,
+    onDeadline: 'hold',
+    steps: [
+      { id: 'redo', network: 'chainB', operation: evmCall('mint(bytes32 id)', ['{{action.idHash}}'], ADDRESS_B) },
+    ],
+  });
+  await waitForStatus(handle, (s) => s.phase === 'needs_action' && stepOf(s, 'redo').state === 'failed', 10_000);
+  chainB.revert.delete('redo');
+  const status = await handle.executeUpdate(retryStepUpdate, {
+    args: [{ step: 'redo', reason: 'fixed the allowance' }],
+  });
+  expect(stepOf(status, 'redo').transitions.find((t) => t.reason === 'fixed the allowance')).toMatchObject({
+    from: 'failed',
+    to: 'waiting',
+  });
+  await waitForStatus(handle, (s) => stepOf(s, 'redo').state === 'submitted');
+  const submissions = chainB.submissions.filter((s) => s.actionId === actionId);
+  expect(submissions.map((s) => s.nonceKey?.split('/').slice(-2).join('/'))).toEqual(['1/operation', '2/operation']);
+  // A late report about the first attempt's transaction is recognised and ignored.
+  await signal(handle, {
+    ref: refFor(actionId, 'redo', 1),
+    kind: 'confirmed',
+    block: block(60),
+    confirmations: 1,
+    source: 'late',
+  });
+  await signal(handle, {
+    ref: refFor(actionId, 'redo', 2),
+    kind: 'confirmed',
+    block: block(62),
+    confirmations: 1,
+    source: 'watcher',
+  });
+  const result = await handle.result();
+  expect(result.phase).toBe('completed');
+  expect(stepOf(result, 'redo').ref).toBe(refFor(actionId, 'redo', 2));
 });
 
 it('lets an operator resolve an awaited step with evidence, recorded with name and reason', async () => {
@@ -445,8 +483,12 @@ it('keeps search attributes current and findable through visibility', async () =
   await signal(handle, { step: 'attest', kind: 'finalized', source: 'attester' });
   await handle.result();
   await eventually(`SettlePhase = 'completed' AND SettleNetworks = 'chainA'`);
-  // Few upserts: one at start, one per new ref, one per phase change.
+  // Few upserts: one at start, one per new ref, one per phase change (besides the SDK's own TemporalChangeVersion
+  // upsert that records which patches the run has).
   const history = await handle.fetchHistory();
-  const upserts = history.events?.filter((e) => e.upsertWorkflowSearchAttributesEventAttributes) ?? [];
+  const upserts = (history.events ?? []).filter((e) => {
+    const fields = e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields;
+    return fields && Object.keys(fields).some((name) => name !== 'TemporalChangeVersion');
+  });
   expect(upserts.length).toBeLessThanOrEqual(3);
 });

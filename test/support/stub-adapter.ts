@@ -36,7 +36,9 @@ export class StubAdapter implements NetworkAdapter {
       const { ApplicationFailure } = await import('@temporalio/common');
       throw ApplicationFailure.nonRetryable(`execution reverted: ${input.stepId} refused`, 'ExecutionReverted');
     }
-    return { ref: refFor(input.actionId, input.stepId, input.attempt, input.for), output: { network: this.network } };
+    // A nonce record's key names the attempt whose transaction this is: a retry carrying one on gets the same ref.
+    const keyAttempt = input.nonceKey ? Number(input.nonceKey.split('/').at(-2)) : input.attempt;
+    return { ref: refFor(input.actionId, input.stepId, keyAttempt, input.for), output: { network: this.network } };
   }
 
   async check(input: CheckStepInput): Promise<Observation[]> {

@@ -3,12 +3,14 @@
  * already submitted), then follows its track to finality: evidence by signal, polling when it is late, submitting
  * again when the network drops or strands the transaction. Followers only report evidence; the phase machine decides.
  */
-import { ActivityFailure, condition, log, sleep } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, condition, log, sleep } from '@temporalio/workflow';
 import type { NetworkInfo, Observation } from '../../contract/activity-io';
 import type { EvmOperation } from '../../contract/action-spec';
+import { DEPLOYMENT_ERRORS, ErrorType } from '../../contract/errors';
 import type { EvidenceTarget } from '../../contract/evidence';
 import { applyStepEvent, policyOf, stepSpec, templateContext } from '../machine/action';
 import { inFlight } from '../machine/compensation';
+import { nonceKeyOf, operationToFollow } from '../machine/exactly-once';
 import { decide, expireStep, followerKey, SOURCE, timeLeft, type PhaseCommand } from '../machine/phase';
 import { trackState, trackView } from '../machine/step';
 import { applyEvidence, now, type ActionRun } from './action-run';
@@ -41,7 +43,7 @@ async function followStep(run: ActionRun, stepId: string, attempt: number): Prom
   const spec = stepSpec(state, stepId);
   const key = followerKey(stepId, attempt);
   // A step followed again (its final block was orphaned) keeps the timeout it had: it is armed once per attempt.
-  if (spec.timeout !== undefined && !run.timed.has(key)) {
+  if (spec.timeout !== undefined && !run.timed.has(key) && !(state.exactlyOnce && state.steps[stepId].expired)) {
     run.timed.add(key);
     void stepTimer(
       run,
@@ -54,14 +56,16 @@ async function followStep(run: ActionRun, stepId: string, attempt: number): Prom
   // Once compensation is decided, an operation is followed only while it is in flight: to learn whether it took effect.
   const active = () =>
     state.steps[stepId].attempt === attempt &&
-    state.phase !== 'cancelled' &&
-    (state.compensating
-      ? inFlight(state, stepId)
-      : !['final', 'failed', 'expired'].includes(state.steps[stepId].state));
+    (state.exactlyOnce
+      ? operationToFollow(state, stepId)
+      : state.phase !== 'cancelled' &&
+        (state.compensating
+          ? inFlight(state, stepId)
+          : !['final', 'failed', 'expired'].includes(state.steps[stepId].state)));
 
   if (
     spec.operation.kind !== 'await' &&
-    trackState(state.steps[stepId].operation, policyOf(state, stepId)) === 'pending'
+    mustSubmit(run, trackState(state.steps[stepId].operation, policyOf(state, stepId)))
   ) {
     applyStepEvent(state, stepId, { type: 'submitting' }, { at: now(), source: SOURCE });
     await submit(run, stepId, attempt, 'operation', spec.operation);
@@ -75,7 +79,7 @@ async function followCompensation(run: ActionRun, stepId: string): Promise<void>
   const { state } = run;
   const operation = stepSpec(state, stepId).compensation!;
   const track = () => state.steps[stepId].compensation!;
-  if (operation.kind !== 'await' && trackState(track(), policyOf(state, stepId)) === 'pending') {
+  if (operation.kind !== 'await' && mustSubmit(run, trackState(track(), policyOf(state, stepId)), 'compensation')) {
     applyStepEvent(state, stepId, { type: 'submitting', for: 'compensation' }, { at: now(), source: SOURCE });
     await submit(run, stepId, state.steps[stepId].attempt, 'compensation', operation);
   }
@@ -86,6 +90,19 @@ async function followCompensation(run: ActionRun, stepId: string): Promise<void>
     () => !['final', 'failed'].includes(trackState(track(), policyOf(state, stepId))),
     operation,
   );
+}
+
+/**
+ * Whether a follower starts by submitting. Only a pending track did, before the exactly-once rules; with them, a track
+ * that was being submitted (or was sent) when the run continued as new, or whose transaction a retry carries on, is
+ * submitted again under the same nonce record: the owner hands back the recorded transaction (or its replacement).
+ * An operation is not sent again once compensation is decided: only what was being sent is settled.
+ */
+function mustSubmit(run: ActionRun, current: string, target: EvidenceTarget = 'operation'): boolean {
+  if (current === 'pending') return true;
+  if (!run.state.exactlyOnce) return false;
+  if (current === 'submitting') return true;
+  return current === 'submitted' && !(target === 'operation' && run.state.compensating);
 }
 
 async function stepTimer(run: ActionRun, stepId: string, attempt: number, timeoutMs: number, remainingMs: number) {
@@ -109,6 +126,9 @@ async function submit(
   const key = `${stepId}:${target}`;
   let pause = SUBMIT_PAUSE_MS;
   for (;;) {
+    // Once compensation is decided, an operation being sent is only settled: nothing new is signed for it.
+    const existingOnly = !!state.exactlyOnce && target === 'operation' && state.compensating;
+    const nonceKey = state.exactlyOnce ? nonceKeyOf(state, stepId, target) : undefined;
     try {
       const result = await submitStep.executeWithOptions(
         {
@@ -125,10 +145,17 @@ async function submit(
             for: target,
             operation,
             context: templateContext(state),
+            ...(nonceKey ? { nonceKey } : {}),
+            ...(existingOnly ? { existingOnly } : {}),
           },
         ],
       );
       delete state.retrying[key];
+      if (nonceKey && nonceKeyOf(state, stepId, target) !== nonceKey) {
+        // The step moved on to an attempt with another transaction: this result belongs to none of its tracks.
+        log.warn('dropping the result of an earlier attempt', { stepId, nonceKey, ref: result.ref });
+        return;
+      }
       applyEvidence(run, stepId, {
         step: stepId,
         for: target,
@@ -142,7 +169,17 @@ async function submit(
       const failure = error instanceof ActivityFailure ? error : undefined;
       const cause = failure?.cause ?? error;
       const reason = cause instanceof Error ? cause.message : String(cause);
-      if (!failure || failure.retryState === 'NON_RETRYABLE_FAILURE') {
+      const type = cause instanceof ApplicationFailure ? cause.type : undefined;
+      if (state.exactlyOnce && type === ErrorType.NothingSubmitted && target === 'operation') {
+        delete state.retrying[key];
+        applyStepEvent(state, stepId, { type: 'abandoned' }, { at: now(), source: `${SOURCE}:submit`, reason });
+        applyStepEvent(state, stepId, { type: 'skip' }, { at: now(), source: `${SOURCE}:submit`, reason });
+        return;
+      }
+      // A deployment condition (no adapter, no signer, sending off here) is not a fact about the chain: wait for a
+      // worker that can send, showing why, rather than failing a step whose transaction may exist.
+      const deployment = !!state.exactlyOnce && typeof type === 'string' && DEPLOYMENT_ERRORS.includes(type);
+      if (!deployment && (!failure || failure.retryState === 'NON_RETRYABLE_FAILURE')) {
         delete state.retrying[key];
         applyEvidence(run, stepId, { step: stepId, for: target, kind: 'failed', reason, source: `${SOURCE}:submit` });
         return;
@@ -160,7 +197,11 @@ async function submit(
       });
       pause = Math.min(pause * 2, SUBMIT_PAUSE_MAX_MS);
       const step = state.steps[stepId];
-      if (step.attempt !== attempt || state.phase === 'cancelled' || (target === 'operation' && state.compensating)) {
+      // With the exactly-once rules, compensation turns this into settling what is under way (existingOnly).
+      const givenUp =
+        step.attempt !== attempt ||
+        (!state.exactlyOnce && (state.phase === 'cancelled' || (target === 'operation' && state.compensating)));
+      if (givenUp) {
         delete state.retrying[key];
         return;
       }

@@ -20,7 +20,8 @@ import {
   RetryStepInputSchema,
 } from '../../contract/updates';
 import { formatIssues } from '../../contract/validation';
-import { cancel, compensate, retryStep } from '../machine/phase';
+import { refusedClaim } from '../machine/exactly-once';
+import { cancel, compensate, operatorActed, retryStep } from '../machine/phase';
 import { validateActive, validateResolve, validateRetry } from '../machine/update-validators';
 import { toActionStatus } from '../machine/views';
 import { applyEvidence, now, type ActionRun } from './action-run';
@@ -67,6 +68,11 @@ function onEvidence(run: ActionRun, raw: unknown): void {
     log.warn('ignoring evidence for an unknown step', { step: parsed.data.step, ref: parsed.data.ref });
     return;
   }
+  const refused = run.state.exactlyOnce ? refusedClaim(run.state, stepId, parsed.data) : undefined;
+  if (refused) {
+    log.warn('refusing evidence', { stepId, kind: parsed.data.kind, source: parsed.data.source, reason: refused });
+    return;
+  }
   applyEvidence(run, stepId, parsed.data);
   advance(run);
 }
@@ -109,6 +115,7 @@ function onCancel(run: ActionRun, raw: unknown) {
 
 function onResolveStep(run: ActionRun, raw: unknown) {
   const input = ResolveStepInputSchema.parse(raw);
+  if (run.state.exactlyOnce) operatorActed(run.state);
   applyEvidence(
     run,
     input.step,

@@ -3,7 +3,7 @@
  * this file is the entry, the main loop and continue-as-new; messages are in `handlers.ts`, the followers of steps and
  * compensations in `follower.ts`, search attributes and notifications in `publish.ts`.
  */
-import { allHandlersFinished, condition, continueAsNew, log, sleep, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, log, patched, sleep, workflowInfo } from '@temporalio/workflow';
 import { ActionSpecSchema, type ActionSpec, type ActionSpecInput } from '../../contract/action-spec';
 import { ErrorType, nonRetryable } from '../../contract/errors';
 import type { ActionStatus } from '../../contract/status';
@@ -17,6 +17,12 @@ import { describeDeployment, NOTIFICATION_DRAIN_LIMIT } from './activity-profile
 import { advance, execute } from './follower';
 import { installHandlers } from './handlers';
 import { deliverNotifications, publish } from './publish';
+
+/**
+ * The command sequence changed with the exactly-once rules (`machine/exactly-once.ts`): runs recorded before replay
+ * without them; every run started by this code (a continued run too) has them.
+ */
+export const EXACTLY_ONCE_PATCH = 'exactly-once';
 
 /** Internal state carried across continue-as-new; callers pass only the ActionSpec. */
 export interface ContinuedAction {
@@ -36,8 +42,10 @@ export async function crossNetworkAction(
   const spec = validateSpec(input);
   // Handlers are registered before the first await, so a query or signal in the first task finds them; evidence
   // and updates wait until the networks' finality policies are known.
-  const state: ActionState = continued.state ?? initialState(spec, {}, now());
+  const exactlyOnce = continued.state?.exactlyOnce || patched(EXACTLY_ONCE_PATCH);
+  const state: ActionState = continued.state ?? newState(spec, exactlyOnce);
   state.retrying ??= {};
+  if (exactlyOnce) state.exactlyOnce = true;
   const run = newRun(state);
   installHandlers(run);
   if (!continued.state) {
@@ -52,6 +60,19 @@ export async function crossNetworkAction(
   }
   run.ready = true;
   return runAction(run, input, continued);
+}
+
+/**
+ * A new action's state. With the exactly-once rules the deadline counts from the workflow's start (not its first
+ * task), and nonce records are keyed by the first run, so a later run reusing the actionId never adopts them.
+ */
+function newState(spec: ActionSpec, exactlyOnce: boolean): ActionState {
+  if (!exactlyOnce) return initialState(spec, {}, now());
+  const info = workflowInfo();
+  return {
+    ...initialState(spec, {}, info.startTime.toISOString()),
+    nonceKeyPrefix: `${spec.actionId}/${info.firstExecutionRunId}`,
+  };
 }
 
 function validateSpec(input: unknown): ActionSpec {

@@ -42,6 +42,17 @@ export interface ActionState {
   retrying: Record<string, Retrying>;
   /** Push notifications: transitions not yet delivered, in order, and how far the transition lists were read. */
   notifications?: { outbox: TransitionEvent[]; cursor: TransitionCursor; lastSequence: number };
+  /**
+   * The exactly-once rules (`machine/exactly-once.ts`) apply: set by runs of workflow code with the `exactly-once`
+   * patch. Absent in runs recorded before it, which replay with the rules they had.
+   */
+  exactlyOnce?: boolean;
+  /** `<actionId>/<first run id>`: nonce records are unique to this action's run chain. Absent: the legacy keys. */
+  nonceKeyPrefix?: string;
+  /** When the action's deadline passed: it is applied once, whatever continue-as-new does to its timer. */
+  deadlinePassedAt?: string;
+  /** The deadline passed under `onDeadline: "hold"`: the action goes on only when an operator acts (or all is final). */
+  heldForOperator?: boolean;
 }
 
 /** Networks with no configuration require `finalized` evidence. */

@@ -27,10 +27,17 @@ export interface LookupInput {
   key: string;
   /** The chain's pending nonce for the signer: the book never hands out a nonce below it. */
   chainNonce: number;
+  /**
+   * The action gave this attempt up (compensation was decided while it was being submitted): when the key has no
+   * record, it is closed for good, so a submission still racing (a worker past its timeout) can never record one.
+   */
+  abandonIfAbsent?: boolean;
 }
 export interface LookupResult {
   record?: NonceRecord;
   next: number;
+  /** The key has no record and never will (closed by `abandonIfAbsent`). */
+  abandoned?: boolean;
 }
 
 export interface RecordInput {
@@ -47,11 +54,14 @@ export interface RecordInput {
   replaces?: string;
 }
 export type RecordResult =
-  { accepted: true; record: NonceRecord } | { accepted: false; next: number; record?: NonceRecord; reason: string };
+  | { accepted: true; record: NonceRecord }
+  | { accepted: false; next: number; record?: NonceRecord; reason: string; abandoned?: boolean };
 
 export interface NonceBookState {
   next: number;
   records: Record<string, NonceRecord>;
+  /** Keys closed without a record (see {@link LookupInput.abandonIfAbsent}), with when. */
+  abandoned?: Record<string, string>;
 }
 
 /** Records are kept this long: a retry of a step attempt arrives within minutes, not weeks. */
@@ -61,13 +71,18 @@ const RETENTION_MS = 7 * 24 * 3600_000;
 export class NonceBook {
   constructor(readonly state: NonceBookState = { next: 0, records: {} }) {}
 
-  lookup(input: LookupInput): LookupResult {
+  lookup(input: LookupInput, at = ''): LookupResult {
     this.state.next = Math.max(this.state.next, input.chainNonce);
     const record = this.state.records[input.key];
-    return { ...(record ? { record } : {}), next: this.state.next };
+    if (!record && input.abandonIfAbsent) (this.state.abandoned ??= {})[input.key] ??= at;
+    const abandoned = !record && this.state.abandoned?.[input.key] !== undefined;
+    return { ...(record ? { record } : {}), next: this.state.next, ...(abandoned ? { abandoned } : {}) };
   }
 
   record(input: RecordInput, at: string): RecordResult {
+    if (this.state.abandoned?.[input.key] !== undefined) {
+      return { accepted: false, next: this.state.next, reason: 'this step attempt was abandoned', abandoned: true };
+    }
     const existing = this.state.records[input.key];
     const tx: SignedTx = { hash: input.hash, raw: input.raw, signedAt: at };
     const refuse = (reason: string): RecordResult => ({
@@ -109,6 +124,9 @@ export class NonceBook {
     for (const [key, record] of Object.entries(this.state.records)) {
       const last = record.txs[record.txs.length - 1];
       if (last && nowMs - Date.parse(last.signedAt) > RETENTION_MS) delete this.state.records[key];
+    }
+    for (const [key, at] of Object.entries(this.state.abandoned ?? {})) {
+      if (nowMs - Date.parse(at) > RETENTION_MS) delete this.state.abandoned![key];
     }
   }
 }

@@ -11,7 +11,8 @@
 import { isTerminalPhase } from '../../contract/status';
 import { allFinal, applyStepEvent, dependenciesMet, policyOf, setPhase, type ActionState } from './action';
 import { anyEffectMayExist, compensationFailed, compensationPlan, effectOutstanding, inFlight } from './compensation';
-import { trackView, type TransitionMeta } from './step';
+import { liveOperation, operationToFollow } from './exactly-once';
+import { trackState, trackView, type TransitionMeta } from './step';
 
 /** The source of the transitions the action makes by itself. */
 export const SOURCE = 'settle';
@@ -26,9 +27,9 @@ export type PhaseCommand =
 /**
  * Followers started and not finished. `decide` records each follower it starts; the workflow forgets a step follower
  * when it ends (a step whose final block is orphaned is then followed again). Not carried across continue-as-new: the
- * new run starts step followers again from the state while the action is running. (A compensation already started,
- * or an operation in flight once compensation is decided, is not followed again after continue-as-new: a known gap,
- * whose fix changes the command sequence and so needs `patched()`.)
+ * new run starts followers again from the state. With the exactly-once rules that is every piece of work: steps
+ * while running, and in every phase each operation that may still take effect and each unfinished compensation
+ * (`followInFlight`). Runs recorded before those rules followed only running steps again.
  */
 export interface Followers {
   /** Step followers, by {@link followerKey}: one per step attempt. */
@@ -64,6 +65,13 @@ export function decide(state: ActionState, followers: Followers, now: string): P
 /** The action's deadline passed: steps under way expire, then compensation or hold. Ignored once settled. */
 export function expireDeadline(state: ActionState, followers: Followers, now: string): PhaseCommand[] {
   return decideWith(state, followers, now, (d) => {
+    if (state.exactlyOnce) {
+      // Applied once: a timer armed again after continue-as-new never expires a step an operator retried since.
+      if (state.deadlinePassedAt) return;
+      state.deadlinePassedAt = now;
+      if (state.spec.onDeadline === 'hold' && !isTerminalPhase(state.phase) && !state.compensating && !allFinal(state))
+        state.heldForOperator = true;
+    }
     if (state.phase !== 'running' || allFinal(state)) return;
     const meta = { at: now, source: 'timer', reason: 'the action deadline passed' };
     for (const spec of state.spec.steps) {
@@ -110,9 +118,17 @@ export function retryStep(
   stepId: string,
   meta: TransitionMeta,
 ): PhaseCommand[] {
-  applyStepEvent(state, stepId, { type: 'retry' }, meta);
+  // A transaction that may still be mined is carried on, at its nonce: a retry never signs a second one beside it.
+  const keepLive = !!state.exactlyOnce && liveOperation(state, stepId);
+  applyStepEvent(state, stepId, keepLive ? { type: 'retry', keepLive } : { type: 'retry' }, meta);
+  operatorActed(state);
   setPhase(state, 'running', meta);
   return decide(state, followers, meta.at);
+}
+
+/** An operator acted (retried, resolved): a held action may go on by itself again. */
+export function operatorActed(state: ActionState): void {
+  delete state.heldForOperator;
 }
 
 /** Milliseconds until `duration` after `since` (at least 1, so a timer that is already due still fires). */
@@ -124,6 +140,7 @@ export function timeLeft(since: string, duration: number, nowMs: number): number
 export function deadlineTimeLeft(state: ActionState, nowMs: number): number | undefined {
   const deadline = state.spec.deadline;
   if (deadline === undefined || isTerminalPhase(state.phase)) return undefined;
+  if (state.exactlyOnce && state.deadlinePassedAt) return undefined;
   return timeLeft(state.startedAt, deadline, nowMs);
 }
 
@@ -159,6 +176,28 @@ function advance(d: Decision): void {
   }
   if (state.phase === 'needs_action') resumeIfSettled(d);
   if (state.phase === 'compensating') advanceCompensation(d);
+  if (state.exactlyOnce && (state.phase === 'needs_action' || state.phase === 'compensating')) followInFlight(d);
+}
+
+/**
+ * Whatever may still take effect is followed in every phase, and again in a run that continued as new: an operation
+ * sent (or being sent) and not settled, and every compensation started and not finished.
+ */
+function followInFlight(d: Decision): void {
+  const { state } = d;
+  for (const spec of state.spec.steps) {
+    const step = state.steps[spec.id];
+    const key = followerKey(spec.id, step.attempt);
+    if (!d.followers.steps.has(key) && liveOperation(state, spec.id) && operationToFollow(state, spec.id)) {
+      d.followers.steps.add(key);
+      d.commands.push({ kind: 'followStep', stepId: spec.id, attempt: step.attempt });
+    }
+    const compensation = step.compensation;
+    if (!compensation || d.followers.compensations.has(spec.id)) continue;
+    if (['final', 'failed'].includes(trackState(compensation, policyOf(state, spec.id)))) continue;
+    d.followers.compensations.add(spec.id);
+    d.commands.push({ kind: 'followCompensation', stepId: spec.id });
+  }
 }
 
 /** Every step whose dependencies are met starts (or is followed again, after its final block was orphaned). */
@@ -183,6 +222,8 @@ function resumeIfSettled(d: Decision): void {
     if (!compensationFailed(state) && !compensationPlan(state).some((p) => p.kind === 'blocked'))
       setPhase(state, 'compensating', meta);
   } else if (!state.spec.steps.some((s) => ['failed', 'expired'].includes(state.steps[s.id].state))) {
+    // After a passed deadline under `hold`, nothing new starts until an operator acts; completing is always allowed.
+    if (state.exactlyOnce && state.heldForOperator && !allFinal(state)) return;
     setPhase(state, 'running', meta);
     advance(d);
   }

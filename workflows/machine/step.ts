@@ -27,6 +27,11 @@ export interface StepRecord {
   compensation?: TrackFacts;
   /** Refs of earlier attempts: reports about them are recognised and ignored. */
   retiredRefs: string[];
+  /**
+   * The earlier attempt whose transaction this attempt carries on: a retry while that transaction may still be live
+   * keeps its nonce record (and its track), so it is replaced at the same nonce and never paid twice.
+   */
+  keyAttempt?: number;
   state: StepStateName;
   transitions: Transition[];
 }
@@ -44,7 +49,10 @@ export type StepEvent =
   | { type: 'submitting'; for?: EvidenceTarget }
   | { type: 'expire' }
   | { type: 'skip' }
-  | { type: 'retry' }
+  /** `keepLive`: the operation's transaction may still take effect: the new attempt carries it on. */
+  | { type: 'retry'; keepLive?: boolean }
+  /** The submission under way was given up and its nonce owner confirms nothing was signed. */
+  | { type: 'abandoned' }
   | { type: 'compensate' };
 
 export function newStepRecord(spec: {
@@ -90,11 +98,18 @@ export function reduceStep(
       if (next.state === 'waiting') next.skipped = true;
       break;
     case 'retry':
-      next.retiredRefs = [...next.retiredRefs, ...next.operation.refs];
-      next.operation = emptyTrack();
+      if (event.keepLive) next.keyAttempt ??= next.attempt;
+      else {
+        next.retiredRefs = [...next.retiredRefs, ...next.operation.refs];
+        next.operation = emptyTrack();
+        delete next.keyAttempt;
+      }
       next.attempt += 1;
       next.expired = false;
       next.startedAt = meta.at;
+      break;
+    case 'abandoned':
+      if (next.operation.refs.length === 0) next.operation.submitting = false;
       break;
     case 'compensate':
       next.compensation ??= emptyTrack();
