@@ -21,7 +21,7 @@ import {
 } from '../../contract/updates';
 import { formatIssues } from '../../contract/validation';
 import { refusedClaim } from '../machine/exactly-once';
-import { cancel, compensate, operatorActed, retryStep } from '../machine/phase';
+import { cancel, compensate, retryStep } from '../machine/phase';
 import { validateActive, validateResolve, validateRetry } from '../machine/update-validators';
 import { toActionStatus } from '../machine/views';
 import { applyEvidence, now, type ActionRun } from './action-run';
@@ -115,7 +115,6 @@ function onCancel(run: ActionRun, raw: unknown) {
 
 function onResolveStep(run: ActionRun, raw: unknown) {
   const input = ResolveStepInputSchema.parse(raw);
-  if (run.state.exactlyOnce) operatorActed(run.state);
   applyEvidence(
     run,
     input.step,

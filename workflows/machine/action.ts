@@ -51,8 +51,6 @@ export interface ActionState {
   nonceKeyPrefix?: string;
   /** When the action's deadline passed: it is applied once, whatever continue-as-new does to its timer. */
   deadlinePassedAt?: string;
-  /** The deadline passed under `onDeadline: "hold"`: the action goes on only when an operator acts (or all is final). */
-  heldForOperator?: boolean;
 }
 
 /** Networks with no configuration require `finalized` evidence. */

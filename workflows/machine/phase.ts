@@ -69,8 +69,6 @@ export function expireDeadline(state: ActionState, followers: Followers, now: st
       // Applied once: a timer armed again after continue-as-new never expires a step an operator retried since.
       if (state.deadlinePassedAt) return;
       state.deadlinePassedAt = now;
-      if (state.spec.onDeadline === 'hold' && !isTerminalPhase(state.phase) && !state.compensating && !allFinal(state))
-        state.heldForOperator = true;
     }
     if (state.phase !== 'running' || allFinal(state)) return;
     const meta = { at: now, source: 'timer', reason: 'the action deadline passed' };
@@ -121,14 +119,8 @@ export function retryStep(
   // A transaction that may still be mined is carried on, at its nonce: a retry never signs a second one beside it.
   const keepLive = !!state.exactlyOnce && liveOperation(state, stepId);
   applyStepEvent(state, stepId, keepLive ? { type: 'retry', keepLive } : { type: 'retry' }, meta);
-  operatorActed(state);
   setPhase(state, 'running', meta);
   return decide(state, followers, meta.at);
-}
-
-/** An operator acted (retried, resolved): a held action may go on by itself again. */
-export function operatorActed(state: ActionState): void {
-  delete state.heldForOperator;
 }
 
 /** Milliseconds until `duration` after `since` (at least 1, so a timer that is already due still fires). */
@@ -222,8 +214,6 @@ function resumeIfSettled(d: Decision): void {
     if (!compensationFailed(state) && !compensationPlan(state).some((p) => p.kind === 'blocked'))
       setPhase(state, 'compensating', meta);
   } else if (!state.spec.steps.some((s) => ['failed', 'expired'].includes(state.steps[s.id].state))) {
-    // After a passed deadline under `hold`, nothing new starts until an operator acts; completing is always allowed.
-    if (state.exactlyOnce && state.heldForOperator && !allFinal(state)) return;
     setPhase(state, 'running', meta);
     advance(d);
   }
