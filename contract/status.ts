@@ -30,6 +30,8 @@ export const StepStateNameSchema = z.enum([
   'expired',
   'compensating',
   'compensated',
+  /** Its compensation failed (reverted): an operator may run it again (`retryStep`) as a new attempt. */
+  'compensation_failed',
   'skipped',
 ]);
 export type StepStateName = z.infer<typeof StepStateNameSchema>;

@@ -4,7 +4,8 @@
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
-import { statusQuery } from '../../contract/messages';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { resolveStepUpdate, statusQuery } from '../../contract/messages';
 import { block, evmCall, signal, startAction, stepOf, waitForStatus } from '../support/actions';
 import { networkInfo, refFor, StubAdapter } from '../support/stub-adapter';
 import { createTestWorker, startTestServer, uniqueId } from '../support/temporal';
@@ -87,4 +88,47 @@ it('holds a step whose worker cannot send as retrying, naming why, instead of fa
   expect(stepOf(status, 'pay').state).toBe('submitting');
   expect(stepOf(status, 'pay').retrying?.reason).toMatch(/no adapter for network "chainC"/);
   await handle.terminate('test over');
+});
+
+it('refuses an operator’s evidence that names a transaction Settle did not submit, and leaves the action untouched', async () => {
+  const actionId = uniqueId('operator-foreign');
+  const handle = await startAction(env, worker, {
+    actionId,
+    steps: [{ id: 'pay', network: 'chainA', operation: evmCall('pay(bytes32 id)', ['{{action.idHash}}']) }],
+  });
+  const before = await waitForStatus(handle, (s) => stepOf(s, 'pay').state === 'submitted');
+  const refused = await handle
+    .executeUpdate(resolveStepUpdate, {
+      args: [
+        {
+          step: 'pay',
+          evidence: { kind: 'finalized', ref: FOREIGN, source: 'ops-console' },
+          reason: 'saw it on the explorer',
+          operator: 'mallory',
+        },
+      ],
+    })
+    .then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+  expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
+  expect(String((refused as WorkflowUpdateFailedError).cause?.message)).toContain(
+    `${FOREIGN} is not a transaction Settle submitted for step "pay"`,
+  );
+  expect(await handle.query(statusQuery)).toEqual(before);
+  // The operator may confirm Settle's own transaction without naming its block (they checked it).
+  const own = refFor(actionId, 'pay', 1);
+  const status = await handle.executeUpdate(resolveStepUpdate, {
+    args: [
+      {
+        step: 'pay',
+        evidence: { kind: 'finalized', ref: own, source: 'ops-console' },
+        reason: 'final on the explorer',
+        operator: 'alice',
+      },
+    ],
+  });
+  expect(stepOf(status, 'pay').state).toBe('final');
+  await handle.result();
 });

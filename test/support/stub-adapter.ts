@@ -37,8 +37,11 @@ export class StubAdapter implements NetworkAdapter {
       throw ApplicationFailure.nonRetryable(`execution reverted: ${input.stepId} refused`, 'ExecutionReverted');
     }
     // A nonce record's key names the attempt whose transaction this is: a retry carrying one on gets the same ref.
-    const keyAttempt = input.nonceKey ? Number(input.nonceKey.split('/').at(-2)) : input.attempt;
-    return { ref: refFor(input.actionId, input.stepId, keyAttempt, input.for), output: { network: this.network } };
+    // (and a compensation run again gets a new one: its key ends in `compensation-<n>`).
+    const [keyAttempt, target] = input.nonceKey
+      ? [Number(input.nonceKey.split('/').at(-2)), input.nonceKey.split('/').at(-1)!]
+      : [input.attempt, input.for];
+    return { ref: refFor(input.actionId, input.stepId, keyAttempt, target), output: { network: this.network } };
   }
 
   async check(input: CheckStepInput): Promise<Observation[]> {

@@ -90,6 +90,8 @@ async function followCompensation(run: ActionRun, stepId: string): Promise<void>
     () => !['final', 'failed'].includes(trackState(track(), policyOf(state, stepId))),
     operation,
   );
+  // Done: a compensation that failed may be run again by an operator, with a follower of its own.
+  if (state.exactlyOnce) run.followers.compensations.delete(stepId);
 }
 
 /**

@@ -21,7 +21,7 @@ import {
 } from '../../contract/updates';
 import { formatIssues } from '../../contract/validation';
 import { refusedClaim } from '../machine/exactly-once';
-import { cancel, compensate, retryStep } from '../machine/phase';
+import { cancel, compensate, retryCompensation, retryStep } from '../machine/phase';
 import { validateActive, validateResolve, validateRetry } from '../machine/update-validators';
 import { toActionStatus } from '../machine/views';
 import { applyEvidence, now, type ActionRun } from './action-run';
@@ -96,7 +96,9 @@ function operatorMeta(input: { operator?: string }, reason: string) {
 
 function onRetryStep(run: ActionRun, raw: unknown) {
   const input = RetryStepInputSchema.parse(raw);
-  execute(run, retryStep(run.state, run.followers, input.step, operatorMeta(input, input.reason)));
+  const meta = operatorMeta(input, input.reason);
+  const compensation = run.state.steps[input.step].state === 'compensation_failed';
+  execute(run, (compensation ? retryCompensation : retryStep)(run.state, run.followers, input.step, meta));
   return toActionStatus(run.state);
 }
 

@@ -162,7 +162,8 @@ export function templateContext(state: ActionState): TemplateContext {
 export function allRefs(state: ActionState): string[] {
   const refs = new Set<string>();
   for (const step of Object.values(state.steps)) {
-    for (const ref of [...step.retiredRefs, ...step.operation.refs, ...(step.compensation?.refs ?? [])]) refs.add(ref);
+    const compensations = [...(step.retiredCompensationRefs ?? []), ...(step.compensation?.refs ?? [])];
+    for (const ref of [...step.retiredRefs, ...step.operation.refs, ...compensations]) refs.add(ref);
   }
   return [...refs].sort();
 }

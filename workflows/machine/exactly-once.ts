@@ -36,7 +36,8 @@ export function operationToFollow(state: ActionState, stepId: string): boolean {
 export function nonceKeyOf(state: ActionState, stepId: string, target: EvidenceTarget): string {
   const step = state.steps[stepId];
   const prefix = state.nonceKeyPrefix ?? state.spec.actionId;
-  return `${prefix}/${stepId}/${step.keyAttempt ?? step.attempt}/${target}`;
+  const run = target === 'compensation' && step.compensationAttempt ? `-${step.compensationAttempt}` : '';
+  return `${prefix}/${stepId}/${step.keyAttempt ?? step.attempt}/${target}${run}`;
 }
 
 const CHAIN_CLAIMS = ['included', 'confirmed', 'finalized', 'failed'];

@@ -123,6 +123,19 @@ export function retryStep(
   return decide(state, followers, meta.at);
 }
 
+/** The operator's `retryStep` of a step whose compensation failed: the compensation runs again, as a new attempt. */
+export function retryCompensation(
+  state: ActionState,
+  followers: Followers,
+  stepId: string,
+  meta: TransitionMeta,
+): PhaseCommand[] {
+  applyStepEvent(state, stepId, { type: 'retry', for: 'compensation' }, meta);
+  followers.compensations.delete(stepId);
+  setPhase(state, 'compensating', meta);
+  return decide(state, followers, meta.at);
+}
+
 /** Milliseconds until `duration` after `since` (at least 1, so a timer that is already due still fires). */
 export function timeLeft(since: string, duration: number, nowMs: number): number {
   return Math.max(Date.parse(since) + duration - nowMs, 1);

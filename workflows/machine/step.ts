@@ -32,6 +32,10 @@ export interface StepRecord {
    * keeps its nonce record (and its track), so it is replaced at the same nonce and never paid twice.
    */
   keyAttempt?: number;
+  /** Which run of the compensation this is: an operator may run a failed compensation again. Absent: the first. */
+  compensationAttempt?: number;
+  /** Refs of compensations that failed and were run again: reports about them are recognised and ignored. */
+  retiredCompensationRefs?: string[];
   state: StepStateName;
   transitions: Transition[];
 }
@@ -50,7 +54,7 @@ export type StepEvent =
   | { type: 'expire' }
   | { type: 'skip' }
   /** `keepLive`: the operation's transaction may still take effect: the new attempt carries it on. */
-  | { type: 'retry'; keepLive?: boolean }
+  | { type: 'retry'; keepLive?: boolean; for?: EvidenceTarget }
   /** The submission under way was given up and its nonce owner confirms nothing was signed. */
   | { type: 'abandoned' }
   | { type: 'compensate' };
@@ -98,6 +102,10 @@ export function reduceStep(
       if (next.state === 'waiting') next.skipped = true;
       break;
     case 'retry':
+      if (event.for === 'compensation') {
+        retryCompensation(next);
+        break;
+      }
       if (event.keepLive) next.keyAttempt ??= next.attempt;
       else {
         next.retiredRefs = [...next.retiredRefs, ...next.operation.refs];
@@ -121,9 +129,19 @@ export function reduceStep(
   return recordTransitions(step, next, policy, meta, event);
 }
 
+/** A failed compensation runs again as a new attempt; what the failed one sent stays known, as retired refs. */
+function retryCompensation(step: StepRecord): void {
+  if (!step.compensation) return;
+  step.retiredCompensationRefs = [...(step.retiredCompensationRefs ?? []), ...step.compensation.refs];
+  step.compensation = emptyTrack();
+  step.compensationAttempt = (step.compensationAttempt ?? 1) + 1;
+}
+
 function applyEvidence(step: StepRecord, evidence: Evidence): void {
   if (evidence.for === 'compensation') {
-    if (step.compensation) addFacts(step.compensation, evidence);
+    const retired = evidence.ref && step.retiredCompensationRefs?.includes(evidence.ref);
+    if (step.compensation && !(retired && !step.compensation.refs.includes(evidence.ref!)))
+      addFacts(step.compensation, evidence);
     return;
   }
   if (evidence.ref && step.retiredRefs.includes(evidence.ref) && !step.operation.refs.includes(evidence.ref)) return;
@@ -139,7 +157,11 @@ export function operationClosed(step: StepRecord): boolean {
 }
 
 export function deriveStepState(step: StepRecord, policy: FinalityPolicy): StepStateName {
-  if (step.compensation) return trackState(step.compensation, policy) === 'final' ? 'compensated' : 'compensating';
+  if (step.compensation) {
+    const compensation = trackState(step.compensation, policy);
+    if (compensation === 'final') return 'compensated';
+    return compensation === 'failed' ? 'compensation_failed' : 'compensating';
+  }
   if (step.skipped) return 'skipped';
   const state = trackState(step.operation, policy);
   if (state === 'final') return 'final';

@@ -2,7 +2,7 @@
  * Validators of the operator updates: pure checks on the action's state, run before an update is accepted. A
  * rejection names the problem and leaves no trace in history.
  */
-import type { ActionState } from './action';
+import { stepSpec, type ActionState } from './action';
 import { formatPath } from '../../contract/validation';
 import { TERMINAL_PHASES } from '../../contract/status';
 import { ResolveStepInputSchema, RetryStepInputSchema } from '../../contract/updates';
@@ -31,6 +31,7 @@ export function validateRetry(state: ActionState, raw: unknown): void {
   const input = parseUpdate(RetryStepInputSchema, raw, 'retryStep');
   const step = state.steps[input.step];
   if (!step) throw new Error(`retryStep: unknown step "${input.step}"`);
+  if (step.state === 'compensation_failed' && state.exactlyOnce && state.phase === 'needs_action') return;
   if (!['failed', 'expired'].includes(step.state)) {
     throw new Error(`retryStep: step "${input.step}" is ${step.state}; only a failed or expired step can be retried`);
   }
@@ -38,6 +39,29 @@ export function validateRetry(state: ActionState, raw: unknown): void {
     throw new Error(
       `retryStep: the action is ${state.phase}${state.compensating ? ' (compensation was decided)' : ''}`,
     );
+  }
+}
+
+/**
+ * An operator's evidence about an EVM step speaks of Settle's own transaction: it may omit the block (the operator
+ * checked), never name a transaction Settle did not submit, nor resolve a step nothing was submitted for.
+ */
+function validateOwnTransaction(
+  state: ActionState,
+  stepId: string,
+  target: 'operation' | 'compensation',
+  ref?: string,
+) {
+  const spec = stepSpec(state, stepId);
+  const operation = target === 'compensation' ? spec.compensation : spec.operation;
+  if (!operation || operation.kind === 'await') return;
+  const step = state.steps[stepId];
+  const track = target === 'compensation' ? step.compensation : step.operation;
+  if (ref && !track?.refs.includes(ref)) {
+    throw new Error(`resolveStep: ${ref} is not a transaction Settle submitted for step "${stepId}"`);
+  }
+  if (!track?.submitting && !track?.refs.length) {
+    throw new Error(`resolveStep: nothing was submitted for step "${stepId}" (${target}): there is nothing to resolve`);
   }
 }
 
@@ -52,6 +76,7 @@ export function validateResolve(state: ActionState, raw: unknown): void {
   if (target === 'operation' && (step.state === 'skipped' || step.compensation)) {
     throw new Error(`resolveStep: step "${input.step}" is ${step.state}`);
   }
+  if (state.exactlyOnce) validateOwnTransaction(state, input.step, target, input.evidence.ref);
   const submitted = step.operation.submitting || step.operation.refs.length > 0 || input.evidence.ref;
   if (target === 'operation' && step.kind !== 'await' && !submitted) {
     throw new Error(
