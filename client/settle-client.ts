@@ -8,7 +8,6 @@ import {
 } from '@temporalio/client';
 import { WorkflowIdReusePolicy, WorkflowNotFoundError, type UpdateDefinition } from '@temporalio/common';
 import { z } from 'zod';
-import { routeSummary } from '../workflows/machine/action';
 import type { crossNetworkAction } from '../workflows/cross-network-action/workflow';
 import {
   cancelUpdate,
@@ -19,7 +18,7 @@ import {
   statusQuery,
   WORKFLOW_TYPE,
 } from '../contract/messages';
-import { ActionSpecSchema, type ActionSpecInput } from '../contract/action-spec';
+import { ActionSpecSchema, routeSummary, type ActionSpecInput } from '../contract/action-spec';
 import { EvidenceSchema, type EvidenceInput } from '../contract/evidence';
 import { parseOrThrow } from '../contract/validation';
 import { IdentifierSchema, NetworkNameSchema } from '../contract/primitives';

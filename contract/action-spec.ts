@@ -232,3 +232,8 @@ function* argStrings(
   if (typeof value === 'string') yield [path, value];
   else if (Array.isArray(value)) for (let i = 0; i < value.length; i++) yield* argStrings(value[i], [...path, i]);
 }
+
+/** `bridge-transfer: lock@chainA → mint@chainB`: an action's route, for the Web UI's summary and the CLI. */
+export function routeSummary(spec: Pick<ActionSpec, 'type' | 'steps'>): string {
+  return `${spec.type}: ${spec.steps.map((s) => `${s.id}@${s.network}`).join(' → ')}`;
+}

@@ -59,10 +59,4 @@ export function nonRetryable(type: ErrorTypeName, message: string, ...details: u
   return ApplicationFailure.nonRetryable(message, type, ...details);
 }
 
-/**
- * Base class of Settle's own errors (validation, configuration, usage, the client's): a short message, and the facts a
- * caller can match on as fields. `err instanceof SettleError` tells Settle's errors from anything else.
- */
-export class SettleError extends Error {
-  override name = 'SettleError';
-}
+export { SettleError } from './settle-error';

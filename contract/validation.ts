@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { SettleError } from './errors';
+import { SettleError } from './settle-error';
 
 /** One line per problem, each naming the field path and the rule: `steps[1].after[0].step: unknown step "x" in after`. */
 export function formatIssues(error: z.ZodError, root = ''): string {

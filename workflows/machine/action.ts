@@ -187,4 +187,3 @@ export function enableNotifications(state: ActionState): void {
 }
 
 /** @deprecated import it from `./views` (kept so `client/settle-client.ts` keeps working). */
-export { routeSummary } from './views';

@@ -2,7 +2,6 @@
  * What the action shows: the `status` query's ActionStatus, the Web UI's steps table and route summary. Pure: no
  * Temporal imports.
  */
-import type { ActionSpec } from '../../contract/action-spec';
 import type { ActionStatus } from '../../contract/status';
 import { policyOf, type ActionState } from './action';
 import { toStepStatus } from './step';
@@ -31,10 +30,7 @@ export function toActionStatus(state: ActionState): ActionStatus {
   };
 }
 
-/** `bridge-transfer: lock@chainA → mint@chainB`, for the Web UI's summary. */
-export function routeSummary(spec: Pick<ActionSpec, 'type' | 'steps'>): string {
-  return `${spec.type}: ${spec.steps.map((s) => `${s.id}@${s.network}`).join(' → ')}`;
-}
+export { routeSummary } from '../../contract/action-spec';
 
 /** A markdown table of the steps, shown as the run's current details in the Web UI. */
 export function stepsTable(status: ActionStatus): string {
