@@ -73,6 +73,8 @@ export default tseslint.config(
       'contracts/artifacts/**',
       '.settle/**',
       'coverage/**',
+      '.stryker-tmp/**',
+      'reports/**',
     ],
   },
   js.configs.recommended,
@@ -116,6 +118,17 @@ export default tseslint.config(
           patterns: [
             ...DETERMINISTIC_PATTERNS,
             { group: ['@temporalio/*'], message: 'workflows/machine/ is pure: no Temporal imports' },
+            {
+              // These contract modules load Temporal (failures, message and search-attribute definitions).
+              group: [
+                '**/contract',
+                '**/contract/index',
+                '**/contract/errors',
+                '**/contract/messages',
+                '**/contract/search-attributes',
+              ],
+              message: 'workflows/machine/ is pure: import the contract modules that load no Temporal',
+            },
             {
               group: ['../cross-network-action', '../cross-network-action/*', '../signer-nonces'],
               message: 'workflows/machine/ is imported by the workflows, not the reverse',
