@@ -114,21 +114,17 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: DETERMINISTIC_PATHS,
+          paths: [
+            ...DETERMINISTIC_PATHS,
+            // These contract modules load Temporal (failures, message and search-attribute definitions).
+            ...['', '/index', '/errors', '/messages', '/search-attributes'].map((module) => ({
+              name: `../../contract${module}`,
+              message: 'workflows/machine/ is pure: import only the contract modules that load no Temporal',
+            })),
+          ],
           patterns: [
             ...DETERMINISTIC_PATTERNS,
             { group: ['@temporalio/*'], message: 'workflows/machine/ is pure: no Temporal imports' },
-            {
-              // These contract modules load Temporal (failures, message and search-attribute definitions).
-              group: [
-                '**/contract',
-                '**/contract/index',
-                '**/contract/errors',
-                '**/contract/messages',
-                '**/contract/search-attributes',
-              ],
-              message: 'workflows/machine/ is pure: import the contract modules that load no Temporal',
-            },
             {
               group: ['../cross-network-action', '../cross-network-action/*', '../signer-nonces'],
               message: 'workflows/machine/ is imported by the workflows, not the reverse',
