@@ -1,6 +1,6 @@
 import { ErrorType, nonRetryable } from '../contract/errors';
 import { createWebhookActivities, type WebhookActivities, type WebhookDeps } from '../networks/webhook/sender';
-import type { NetworkAdapter, NetworkInfo, SettleActivities } from '../contract/activity-io';
+import { networkTaskQueue, type NetworkAdapter, type NetworkInfo, type SettleActivities } from '../contract/activity-io';
 
 export type {
   CheckStepInput,
@@ -22,6 +22,11 @@ export interface ActivityDeps {
   defaultPollIntervalMs?: number;
   /** Push notifications: the signing secret and the deployment's default URL. Without it, none are sent. */
   webhook?: WebhookDeps;
+  /**
+   * The deployment routes each network's activities to its own task queue (`networkTaskQueue`), served by workers
+   * that hold the network ({@link servedTaskQueues}); the workflow reads it once per action.
+   */
+  routeByNetwork?: boolean;
 }
 
 /**
@@ -55,9 +60,20 @@ export function createActivities(deps: ActivityDeps): SettleActivities {
           maxPollIntervalMs: 10 * 60_000,
           pollable: false,
           canSubmit: false,
+          configured: false,
         };
       }
-      return { networks: described, notifications: !!deps.webhook && (input.webhook || !!deps.webhook.defaultUrl) };
+      return {
+        networks: described,
+        notifications: !!deps.webhook && (input.webhook || !!deps.webhook.defaultUrl),
+        ...(deps.routeByNetwork ? { routing: 'by-network' as const } : {}),
+      };
+    },
+
+    async describeNetwork({ network }) {
+      const info = deps.networks[network];
+      if (!info) throw nonRetryable(ErrorType.UnknownNetwork, `this worker has no configuration for "${network}"`);
+      return info;
     },
 
     async submitStep(input) {
@@ -68,4 +84,16 @@ export function createActivities(deps: ActivityDeps): SettleActivities {
       return adapterFor(input.network).check(input);
     },
   };
+}
+
+/**
+ * The network task queues a worker with these deps serves when routing by network: those of the networks it holds an
+ * adapter for and may send on.
+ *
+ * @example for (const queue of servedTaskQueues(deps, 'settle')) await Worker.create({ taskQueue: queue, activities });
+ */
+export function servedTaskQueues(deps: ActivityDeps, taskQueue: string): string[] {
+  return Object.values(deps.networks)
+    .filter((info) => info.canSubmit && deps.adapters[info.network])
+    .map((info) => networkTaskQueue(taskQueue, info.network));
 }

@@ -17,6 +17,11 @@ export interface NetworkInfo {
   /** Whether this worker may submit transactions on it. */
   canSubmit: boolean;
   /**
+   * False for a network the describing worker has no configuration for (a placeholder requiring `finalized`
+   * evidence). With routing by network, the workflow asks a worker that serves the network before it relies on it.
+   */
+  configured?: boolean;
+  /**
    * Submit again (same attempt) when a transaction is still not included after this long: the adapter replaces it
    * with the same nonce and higher fees. Unset: a pending transaction is only rebroadcast when reported dropped.
    */
@@ -102,6 +107,19 @@ export interface DeploymentInfo {
   networks: Record<string, NetworkInfo>;
   /** Whether transitions of this action are pushed to a webhook. */
   notifications: boolean;
+  /**
+   * `by-network`: each network's submissions and checks go to its own task queue ({@link networkTaskQueue}), served
+   * only by workers that hold the network and may send on it. Absent: every activity on the workflow's task queue.
+   */
+  routing?: 'by-network';
+}
+
+/**
+ * The task queue of a network's activities when the deployment routes by network: a worker polls it only for the
+ * networks it holds and may send on, so a submission never lands on a worker that cannot make it.
+ */
+export function networkTaskQueue(taskQueue: string, network: string): string {
+  return `${taskQueue}/${network}`;
 }
 
 /**
@@ -115,6 +133,8 @@ export interface SettleActivities {
   submitStep(input: SubmitStepInput): Promise<SubmitStepResult>;
   /** Reads what the network says about a step's transactions now (the pull path). */
   checkStep(input: CheckStepInput): Promise<Observation[]>;
+  /** What a worker that serves the network knows of it (asked on the network's task queue). */
+  describeNetwork(input: { network: string }): Promise<NetworkInfo>;
   /** POSTs one transition to the action's webhook, signed; throws (so Temporal retries) on a non-2xx answer. */
   deliverNotification(input: NotificationInput): Promise<DeliveryResult>;
 }

@@ -37,6 +37,18 @@ export const NOTIFY_OPTIONS: ActivityOptions = {
 /** How long a closing action waits for its last notifications to be delivered. */
 export const NOTIFICATION_DRAIN_LIMIT = '24h';
 
-export const { submitStep, checkStep } = proxyActivities<SettleActivities>(SUBMIT_OPTIONS);
+/**
+ * With routing by network, how long a submission or a check waits for a worker that serves its network before the
+ * step shows it as `retrying` (a deployment condition: no such worker is up).
+ */
+export const ROUTED_SCHEDULE_TO_START = '1m';
+/** Asking a worker that serves a network what it knows: short, since nobody may serve it (an external system). */
+export const DESCRIBE_NETWORK_OPTIONS: ActivityOptions = {
+  scheduleToStartTimeout: '30s',
+  startToCloseTimeout: '10s',
+  retry: { maximumAttempts: 1 },
+};
+
+export const { submitStep, checkStep, describeNetwork } = proxyActivities<SettleActivities>(SUBMIT_OPTIONS);
 export const { deliverNotification } = proxyActivities<SettleActivities>(NOTIFY_OPTIONS);
 export const { describeDeployment } = proxyLocalActivities<SettleActivities>({ startToCloseTimeout: '10s' });

@@ -14,6 +14,7 @@ import { nonceKeyOf, operationToFollow } from '../machine/exactly-once';
 import { decide, expireStep, followerKey, SOURCE, timeLeft, type PhaseCommand } from '../machine/phase';
 import { trackState, trackView } from '../machine/step';
 import { applyEvidence, now, type ActionRun } from './action-run';
+import { learnNetwork, routed, unknownNetwork, unserved } from './routing';
 import {
   CHECK_OPTIONS,
   checkStep,
@@ -63,6 +64,8 @@ async function followStep(run: ActionRun, stepId: string, attempt: number): Prom
           ? inFlight(state, stepId)
           : !['final', 'failed', 'expired'].includes(state.steps[stepId].state)));
 
+  // (Awaited only when needed: an extra await would reorder the commands of runs recorded without routing.)
+  if (spec.operation.kind !== 'await' && unknownNetwork(run, spec.network)) await learnNetwork(run, spec.network);
   if (
     spec.operation.kind !== 'await' &&
     mustSubmit(run, trackState(state.steps[stepId].operation, policyOf(state, stepId)))
@@ -135,6 +138,7 @@ async function submit(
       const result = await submitStep.executeWithOptions(
         {
           ...SUBMIT_OPTIONS,
+          ...routed(run, spec.network),
           retry: { ...SUBMIT_OPTIONS.retry, maximumAttempts: SUBMIT_BURST },
           summary: `${target === 'compensation' ? 'compensate' : 'submit'} ${stepId} on ${spec.network} (attempt ${attempt})`,
         },
@@ -171,7 +175,11 @@ async function submit(
       const failure = error instanceof ActivityFailure ? error : undefined;
       const cause = failure?.cause ?? error;
       const reason = cause instanceof Error ? cause.message : String(cause);
-      const type = cause instanceof ApplicationFailure ? cause.type : undefined;
+      const type = unserved(error)
+        ? ErrorType.UnknownNetwork
+        : cause instanceof ApplicationFailure
+          ? cause.type
+          : undefined;
       if (state.exactlyOnce && type === ErrorType.NothingSubmitted && target === 'operation') {
         delete state.retrying[key];
         applyStepEvent(state, stepId, { type: 'abandoned' }, { at: now(), source: `${SOURCE}:submit`, reason });
@@ -279,6 +287,7 @@ async function poll(run: ActionRun, stepId: string, target: EvidenceTarget): Pro
     observations = await checkStep.executeWithOptions(
       {
         ...CHECK_OPTIONS,
+        ...routed(run, spec.network),
         summary: `check ${stepId}${target === 'compensation' ? ' (compensation)' : ''} on ${spec.network}`,
       },
       [

@@ -51,6 +51,8 @@ export interface ActionState {
   nonceKeyPrefix?: string;
   /** When the action's deadline passed: it is applied once, whatever continue-as-new does to its timer. */
   deadlinePassedAt?: string;
+  /** The deployment routes each network's activities to its own task queue (read once, at the start). */
+  routing?: 'by-network';
 }
 
 /** Networks with no configuration require `finalized` evidence. */
