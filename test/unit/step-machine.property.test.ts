@@ -19,7 +19,8 @@ import {
  * then delivers that evidence shuffled and duplicated. The views derived from the facts must not depend on the order.
  */
 
-const NUM_RUNS = 300;
+/** Fewer runs under mutation testing (StrykerJS runs the covering tests once per mutant, without bailing). */
+const NUM_RUNS = process.env.STRYKER_MUTATOR_WORKER ? 100 : 300;
 
 interface Inclusion {
   /** Height relative to the previous inclusion: a re-inclusion may land below, beside or above the orphaned block. */
@@ -218,7 +219,7 @@ describe('step machine properties', () => {
         const inOrder = finalStep(compensating(startedStep(policy)), evidenceInOrder(history, 'compensation'), policy);
         const shuffled = finalStep(compensating(startedStep(policy)), delivery, policy);
         expect(derivedView(shuffled, policy, 'compensation')).toEqual(derivedView(inOrder, policy, 'compensation'));
-        expect(['compensating', 'compensated']).toContain(shuffled.state);
+        expect(['compensating', 'compensated', 'compensation_failed']).toContain(shuffled.state);
       }),
       { numRuns: NUM_RUNS },
     );
