@@ -1,6 +1,12 @@
 import { ErrorType, nonRetryable } from '../contract/errors';
 import { createWebhookActivities, type WebhookActivities, type WebhookDeps } from '../networks/webhook/sender';
-import { networkTaskQueue, type NetworkAdapter, type NetworkInfo, type SettleActivities } from '../contract/activity-io';
+import {
+  networkTaskQueue,
+  type DeploymentInfo,
+  type NetworkAdapter,
+  type NetworkInfo,
+  type SettleActivities,
+} from '../contract/activity-io';
 
 export type {
   CheckStepInput,
@@ -27,6 +33,8 @@ export interface ActivityDeps {
    * that hold the network ({@link servedTaskQueues}); the workflow reads it once per action.
    */
   routeByNetwork?: boolean;
+  /** Whose claims this deployment trusts, and whether unproven chain claims are checked first (see DeploymentInfo). */
+  trust?: DeploymentInfo['trust'];
 }
 
 /**
@@ -67,6 +75,7 @@ export function createActivities(deps: ActivityDeps): SettleActivities {
         networks: described,
         notifications: !!deps.webhook && (input.webhook || !!deps.webhook.defaultUrl),
         ...(deps.routeByNetwork ? { routing: 'by-network' as const } : {}),
+        ...(deps.trust ? { trust: deps.trust } : {}),
       };
     },
 

@@ -98,6 +98,12 @@ export const StepSpecSchema = z.strictObject({
   timeout: DurationSchema.optional(),
   after: z.array(DependencySchema).default([]),
   compensation: OperationSchema.optional(),
+  /**
+   * The evidence sources that may settle this step (an awaited step: `["attester"]`). A claim from anyone else, or
+   * one not proven to come from them (signed with their key, when the deployment knows it), is recorded as rejected
+   * and never applied.
+   */
+  acceptFrom: z.array(z.string().min(1).max(200)).min(1).max(16).optional(),
 });
 export type StepSpec = z.infer<typeof StepSpecSchema>;
 

@@ -1,6 +1,7 @@
 import type { EvmOperation, FinalityPolicy } from './action-spec';
 import type { EvidenceInput, EvidenceTarget } from './evidence';
 import type { BlockRef, StepOutput } from './primitives';
+import type { TrustedSource } from './claims';
 import type { TemplateContext } from './templates';
 import type { TransitionEvent } from './transition-events';
 
@@ -112,6 +113,12 @@ export interface DeploymentInfo {
    * only by workers that hold the network and may send on it. Absent: every activity on the workflow's task queue.
    */
   routing?: 'by-network';
+  /**
+   * Claims: with `verifyClaims`, a signal's claim that would move an EVM step forward is applied at once only when it
+   * is signed by a source trusted for the step's network (`sources`: name → Ed25519 public key, public facts);
+   * otherwise Settle first reads the chain itself. Absent: claims are applied as they come (earlier deployments).
+   */
+  trust?: { verifyClaims: boolean; sources: Record<string, TrustedSource> };
 }
 
 /**

@@ -34,6 +34,15 @@ const evidenceFields = {
   output: StepOutputSchema.optional(),
   source: z.string().min(1, 'must name who observed this (e.g. "watcher:chainA")').max(200),
   observedAt: TimestampSchema.optional(),
+  /**
+   * Proof that `source` made this claim: an Ed25519 signature (hex) by the source's key over `claimMessage(actionId,
+   * evidence)` (contract/claims.ts). The workflow verifies it with the public key the deployment trusts for that
+   * source; a name in the payload alone proves nothing.
+   */
+  signature: z
+    .string()
+    .regex(/^(0x)?[0-9a-fA-F]{128}$/, 'must be a 64-byte Ed25519 signature in hex')
+    .optional(),
 };
 
 function requireKindFields(

@@ -112,6 +112,24 @@ export const StepStatusSchema = z.object({
 });
 export type StepStatus = z.infer<typeof StepStatusSchema>;
 
+/**
+ * A claim Settle did not apply: `rejected` (from a source the step does not accept, or not proven to come from it),
+ * or `disputed` (the chain, read by Settle's own RPC, contradicts it). Kept so an operator sees who said what.
+ */
+export const ClaimSchema = z.object({
+  step: z.string(),
+  for: z.enum(['operation', 'compensation']),
+  kind: z.string(),
+  ref: z.string().optional(),
+  block: BlockRefSchema.optional(),
+  source: z.string(),
+  proven: z.boolean(),
+  verdict: z.enum(['rejected', 'disputed']),
+  reason: z.string(),
+  at: z.string(),
+});
+export type Claim = z.infer<typeof ClaimSchema>;
+
 export const ActionStatusSchema = z.object({
   actionId: z.string(),
   type: z.string(),
@@ -119,6 +137,8 @@ export const ActionStatusSchema = z.object({
   progress: z.object({ total: z.number(), locallyConfirmed: z.number(), final: z.number() }),
   steps: z.array(StepStatusSchema),
   alarms: z.array(FinalityViolationSchema),
+  /** Claims not applied (the most recent ones): rejected, or disputed by the chain. */
+  claims: z.array(ClaimSchema).optional(),
   /** Phase changes, with who caused them: the action's own audit trail. */
   phaseTransitions: z.array(TransitionSchema),
   reason: z.string().optional(),

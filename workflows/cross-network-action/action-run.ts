@@ -17,6 +17,8 @@ export interface ActionRun {
   readonly timed: Set<string>;
   /** Tracks (`<step>:<operation|compensation>`) reported dropped while in doubt: their follower submits again. */
   readonly rebroadcast: Set<string>;
+  /** Tracks with a claim waiting for Settle's own look at the chain: their follower polls at once. */
+  readonly verify: Set<string>;
   /** What the search attributes last said, so they are upserted only on a change. */
   published: { phase: string; refs: string };
   /** Evidence and updates wait until the networks' finality policies are known. */
@@ -29,6 +31,8 @@ export function newRun(state: ActionState): ActionRun {
     followers: newFollowers(),
     timed: new Set(),
     rebroadcast: new Set(),
+    // Claims carried across continue-as-new are checked again in the new run.
+    verify: new Set((state.unverified ?? []).map((c) => `${c.stepId}:${c.evidence.for}`)),
     published: { phase: '', refs: '' },
     ready: false,
   };

@@ -15,6 +15,7 @@ import { decide, expireStep, followerKey, SOURCE, timeLeft, type PhaseCommand } 
 import { trackState, trackView } from '../machine/step';
 import { applyEvidence, now, type ActionRun } from './action-run';
 import { learnNetwork, routed, unknownNetwork, unserved } from './routing';
+import { settleClaims } from '../machine/claims';
 import {
   CHECK_OPTIONS,
   checkStep,
@@ -246,18 +247,21 @@ async function follow(
       lastSubmitAt = Date.now();
       continue;
     }
-    const interrupted = await condition(() => !active() || run.rebroadcast.has(key), interval, {
+    const interrupted = await condition(() => !active() || run.rebroadcast.has(key) || run.verify.has(key), interval, {
       summary: `wait for evidence: ${stepId}${target === 'compensation' ? ' (compensation)' : ''} on ${spec.network}`,
     });
-    if (interrupted) continue;
+    // A claim waits for Settle's own look at the chain: poll now (only deployments that verify claims have them).
+    const verifying = run.verify.delete(key) || hasPendingClaims(state, stepId, target);
+    if (interrupted && (!verifying || !active() || run.rebroadcast.has(key))) continue;
     const current = seen();
-    if (current !== lastSeen || !network?.pollable) {
+    if ((current !== lastSeen && !verifying) || !network?.pollable) {
       // Evidence came within the interval (or cannot be pulled here): no poll; back off only when silent.
       interval = current !== lastSeen ? base : Math.min(interval * 2, max);
       lastSeen = current;
       continue;
     }
     const news = await poll(run, stepId, target);
+    if (verifying) settleClaims(state, stepId, target, now());
     interval = news ? base : Math.min(interval * 2, max);
     // Still pending after the network's patience: submit again; the adapter replaces it with higher fees.
     const stuck =
@@ -272,6 +276,10 @@ async function follow(
     }
     lastSeen = seen();
   }
+}
+
+function hasPendingClaims(state: ActionRun['state'], stepId: string, target: EvidenceTarget): boolean {
+  return !!state.unverified?.some((c) => c.stepId === stepId && c.evidence.for === target);
 }
 
 /** Pulls what the network says about a track; true when it changed something. */

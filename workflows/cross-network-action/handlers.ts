@@ -20,6 +20,7 @@ import {
   RetryStepInputSchema,
 } from '../../contract/updates';
 import { formatIssues } from '../../contract/validation';
+import { claimOf, judgeClaim, recordClaim } from '../machine/claims';
 import { refusedClaim } from '../machine/exactly-once';
 import { cancel, compensate, retryCompensation, retryStep } from '../machine/phase';
 import { validateActive, validateResolve, validateRetry } from '../machine/update-validators';
@@ -73,8 +74,28 @@ function onEvidence(run: ActionRun, raw: unknown): void {
     log.warn('refusing evidence', { stepId, kind: parsed.data.kind, source: parsed.data.source, reason: refused });
     return;
   }
+  if (run.state.trust && !admitClaim(run, stepId, parsed.data)) return;
   applyEvidence(run, stepId, parsed.data);
   advance(run);
+}
+
+/**
+ * Whether a claim is applied now. One from a source the step does not accept (or not proven to come from it) is
+ * recorded as rejected; an unproven one about an EVM step waits for the follower's look at the chain.
+ */
+function admitClaim(run: ActionRun, stepId: string, evidence: Evidence): boolean {
+  const { state } = run;
+  const decision = judgeClaim(state, stepId, evidence);
+  if (decision.kind === 'apply') return true;
+  if (decision.kind === 'reject') {
+    log.warn('rejecting a claim', { stepId, source: evidence.source, reason: decision.reason });
+    recordClaim(state, claimOf(state, stepId, evidence, 'rejected', decision.reason, now()));
+  } else {
+    state.unverified = [...(state.unverified ?? []), { stepId, evidence, at: now(), polls: 0 }];
+    run.verify.add(`${stepId}:${evidence.for}`);
+    state.version++;
+  }
+  return false;
 }
 
 /** The step evidence names, or the one whose operation (or compensation) had its ref. */

@@ -55,6 +55,7 @@ export async function crossNetworkAction(
     });
     state.networks = deployment.networks;
     if (exactlyOnce && deployment.routing) state.routing = deployment.routing;
+    if (exactlyOnce && deployment.trust) state.trust = deployment.trust;
     if (deployment.notifications) enableNotifications(state);
     else if (spec.webhook)
       log.warn('the action names a webhook, but this worker has no SETTLE_WEBHOOK_SECRET to sign it');

@@ -5,7 +5,8 @@
  */
 import type { NetworkInfo } from '../../contract/activity-io';
 import type { ActionSpec, FinalityPolicy, StepSpec } from '../../contract/action-spec';
-import type { ActionStatus, FinalityViolation, Phase, Retrying, Transition } from '../../contract/status';
+import type { ActionStatus, Claim, FinalityViolation, Phase, Retrying, Transition } from '../../contract/status';
+import type { ClaimTrust, PendingClaim } from './claims';
 import {
   finalityViolation,
   newStepRecord,
@@ -53,6 +54,12 @@ export interface ActionState {
   deadlinePassedAt?: string;
   /** The deployment routes each network's activities to its own task queue (read once, at the start). */
   routing?: 'by-network';
+  /** Whose claims the deployment trusts, and whether unproven chain claims are checked first (read once). */
+  trust?: ClaimTrust;
+  /** Claims not applied: rejected, or disputed by the chain (`status.claims`). */
+  claims?: Claim[];
+  /** Claims about EVM steps waiting for Settle's own look at the chain. */
+  unverified?: PendingClaim[];
 }
 
 /** Networks with no configuration require `finalized` evidence. */

@@ -23,6 +23,7 @@ export function toActionStatus(state: ActionState): ActionStatus {
     },
     steps,
     alarms: state.alarms,
+    ...(state.claims?.length ? { claims: state.claims } : {}),
     phaseTransitions: state.phaseTransitions,
     ...(state.reason ? { reason: state.reason } : {}),
     startedAt: state.startedAt,
