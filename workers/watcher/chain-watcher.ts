@@ -11,6 +11,7 @@ import { errorText, type Logger } from './log';
 import { serveMetrics, WatcherMetrics, type MetricsServer } from './metrics';
 import { NetworkFollower } from './network-follower';
 import { temporalSender, type EvidenceSender } from './sender';
+import type { ClaimSigner } from './claim-signer';
 
 export interface ChainWatcherDeps {
   client: Client;
@@ -18,6 +19,8 @@ export interface ChainWatcherDeps {
   logger: Logger;
   /** Another delivery than Temporal signals (tests). */
   sender?: EvidenceSender;
+  /** Signs each claim (SETTLE_WATCH_SIGNING_KEY_FILE), so a deployment that verifies claims trusts it at once. */
+  sign?: ClaimSigner;
 }
 
 export interface RunningChainWatcher {
@@ -46,7 +49,7 @@ export async function startChainWatcher(config: WatcherConfig, deps: ChainWatche
     metrics,
     queryTimeoutMs: config.SETTLE_WATCH_QUERY_TIMEOUT,
   });
-  const sender = deps.sender ?? temporalSender(client, logger, metrics);
+  const sender = deps.sender ?? temporalSender(client, logger, metrics, deps.sign);
   const followers = networks.map(
     (network) =>
       new NetworkFollower({

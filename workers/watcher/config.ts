@@ -52,6 +52,11 @@ export const WatcherConfigSchema = WorkerConfigSchema.pick({ SETTLE_LOG_LEVEL: t
   /** Prometheus text endpoint (`/metrics`); off unless a port is set. */
   SETTLE_WATCH_METRICS_PORT: PortSchema.optional(),
   SETTLE_WATCH_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  /**
+   * A file with the watcher's Ed25519 private key (hex, mode 600): its claims are signed, so a deployment that verifies
+   * claims (`trust` in the networks file, with this key's public half) applies them without reading the chain first.
+   */
+  SETTLE_WATCH_SIGNING_KEY_FILE: z.string().min(1).optional(),
   /** A `metrics` log line this often, or `off`. */
   SETTLE_WATCH_METRICS_LOG_EVERY: z.union([z.literal('off'), DurationSchema]).default(60_000),
 });

@@ -4,6 +4,7 @@
  * dropped or failed. Optional: without it, actions complete through the workflow's polling, only slower.
  */
 import { Client, Connection } from '@temporalio/client';
+import { loadClaimSigner } from './claim-signer';
 import { startChainWatcher, type RunningChainWatcher } from './chain-watcher';
 import { loadWatchedNetworks, parseWatcherConfig, type WatcherConfig } from './config';
 import { errorText, jsonLogger, logLevelOf, type Logger } from './log';
@@ -16,7 +17,8 @@ export async function runWatcher(config: WatcherConfig, logger: Logger): Promise
   const networks = loadWatchedNetworks(config);
   const connection = Connection.lazy(config.temporalConnection);
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-  const watcher = await startChainWatcher(config, { client, networks, logger });
+  const sign = config.SETTLE_WATCH_SIGNING_KEY_FILE ? loadClaimSigner(config.SETTLE_WATCH_SIGNING_KEY_FILE) : undefined;
+  const watcher = await startChainWatcher(config, { client, networks, logger, ...(sign ? { sign } : {}) });
   logger.info('watcher started', {
     networks: networks.map((n) => ({ name: n.name, chainId: n.chainId, headPollMs: n.headPollMs })),
     temporal: config.TEMPORAL_ADDRESS,

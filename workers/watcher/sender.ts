@@ -9,6 +9,7 @@ import { reportFields, type Report } from './evidence-rules';
 import { errorText, type Logger } from './log';
 import type { WatcherMetrics } from './metrics';
 import type { WatchedTx } from './watched';
+import type { ClaimSigner } from './claim-signer';
 
 export type Delivery = 'sent' | 'gone' | 'failed';
 
@@ -30,14 +31,20 @@ export function toEvidence(tx: Pick<WatchedTx, 'stepId' | 'network' | 'for'>, re
   return evidence;
 }
 
-export function temporalSender(client: Client, logger: Logger, metrics: WatcherMetrics): EvidenceSender {
+export function temporalSender(
+  client: Client,
+  logger: Logger,
+  metrics: WatcherMetrics,
+  sign?: ClaimSigner,
+): EvidenceSender {
   // While Temporal is unreachable every due report fails on every head: one warning per distinct error per 30 s.
   const warned = new Map<string, number>();
   return {
     async send(tx, report) {
-      const evidence = toEvidence(tx, report, new Date().toISOString());
+      const unsigned = toEvidence(tx, report, new Date().toISOString());
+      const evidence = sign ? sign(tx.actionId, unsigned) : unsigned;
       // The log line names what the signal says, without its source, time and outputs.
-      const { source: _source, observedAt: _observedAt, output: _output, ...said } = evidence;
+      const { source: _source, observedAt: _observedAt, output: _output, ...said } = unsigned;
       const line = { action: tx.actionId, ...said };
       const started = Date.now();
       try {
