@@ -1,8 +1,10 @@
 import type { ConnectionOptions } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { z } from 'zod';
 import { SettleError } from '../contract/errors';
 import { parseOrThrow } from '../contract/validation';
+import { resolveDataConverter } from './codec';
 
 /**
  * What a Settle client needs from its environment. Temporal's standard variables (and its config file, profile
@@ -34,6 +36,12 @@ export interface TemporalConnectionConfig {
   address: string;
   namespace: string;
   connection: TemporalConnectionOptions;
+  /**
+   * The payload codec (SETTLE_CODEC_KEYS, SETTLE_CODEC_KEY_ID): every client and worker of a deployment passes it to
+   * Temporal (`new Client({ dataConverter })`, `Worker.create({ dataConverter })`). Absent: payloads in plain text.
+   * Holds the keys: never printed.
+   */
+  dataConverter?: DataConverter;
 }
 
 /** The resolved connection: address, namespace, TLS/mTLS and API key (secrets stay in `connection`, never printed). */
@@ -65,8 +73,9 @@ export function resolveClientConfig(env: Record<string, string | undefined>): Cl
 
 /**
  * Temporal's connection from an env object, through `@temporalio/envconfig` (the environment, then the profile
- * `TEMPORAL_PROFILE` of `TEMPORAL_CONFIG_FILE`), with Settle's defaults: `127.0.0.1:7233`, namespace `default`. The
- * client, the worker, the watcher and the HTTP API all connect with it.
+ * `TEMPORAL_PROFILE` of `TEMPORAL_CONFIG_FILE`), with Settle's defaults: `127.0.0.1:7233`, namespace `default`, and
+ * the payload codec when SETTLE_CODEC_KEYS is set. The client, the worker, the watcher and the HTTP API all connect
+ * with it.
  *
  * @param error the class a bad configuration (a missing certificate file, an unknown profile) is thrown as
  * @example
@@ -88,9 +97,11 @@ export function resolveTemporalConnection(
   }
   const { address, ...rest } = profile.connectionOptions;
   const connection = Object.fromEntries(Object.entries(rest).filter(([, value]) => value !== undefined));
+  const dataConverter = resolveDataConverter(env, error);
   return {
     address: address || DEFAULT_ADDRESS,
     namespace: profile.namespace || DEFAULT_NAMESPACE,
     connection: { ...(connection as TemporalConnectionOptions), address: address || DEFAULT_ADDRESS },
+    ...(dataConverter ? { dataConverter } : {}),
   };
 }

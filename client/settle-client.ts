@@ -154,7 +154,8 @@ export class SettleClient {
     } catch (error) {
       throw new ConnectionError(config.address, (error as Error).message);
     }
-    return new SettleClient(new Client({ connection, namespace: config.namespace }), config.taskQueue, connection);
+    const client = new Client({ connection, namespace: config.namespace, dataConverter: config.dataConverter });
+    return new SettleClient(client, config.taskQueue, connection);
   }
 
   async close(): Promise<void> {
