@@ -121,7 +121,19 @@ export const ActionSpecSchema = z
   })
   .superRefine((spec, ctx) => {
     for (const issue of dagIssues(spec.steps)) ctx.addIssue({ code: 'custom', ...issue });
+    // The spec travels in every continue-as-new with the action's state: refused at the start, never failing later.
+    const size = JSON.stringify(spec).length;
+    if (size > MAX_SPEC_BYTES) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message: `is ${size} bytes; an ActionSpec may be at most ${MAX_SPEC_BYTES}`,
+      });
+    }
   });
+
+/** Well below Temporal's 2 MB payload limit, leaving room for the state an action carries across continue-as-new. */
+export const MAX_SPEC_BYTES = 128 * 1024;
 
 /** The spec as a caller writes it (durations as strings, defaults omitted). */
 export type ActionSpecInput = z.input<typeof ActionSpecSchema>;

@@ -4,7 +4,7 @@
  */
 import { condition, log, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
 import { SettleNetworks, SettlePhase, SettleRefs, SettleType } from '../../contract/search-attributes';
-import { allRefs, enqueueNotifications, type ActionState } from '../machine/action';
+import { enqueueNotifications, searchableRefs, type ActionState } from '../machine/action';
 import { stepsTable, toActionStatus } from '../machine/views';
 import type { ActionRun } from './action-run';
 import { deliverNotification, NOTIFY_OPTIONS } from './activity-profiles';
@@ -17,7 +17,7 @@ export function publish(run: ActionRun): void {
   const { state } = run;
   const status = toActionStatus(state);
   enqueueNotifications(state, status);
-  const refs = allRefs(state);
+  const refs = searchableRefs(state);
   const refsKey = refs.join(',');
   if (run.published.phase !== state.phase || run.published.refs !== refsKey) {
     upsertSearchAttributes([

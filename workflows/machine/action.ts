@@ -167,6 +167,29 @@ export function templateContext(state: ActionState): TemplateContext {
   return { actionId: state.spec.actionId, steps };
 }
 
+/** Temporal refuses a KeywordList search attribute value over 2 KiB (JSON): the refs published stay under it. */
+export const SEARCH_ATTRIBUTE_BYTES = 2 * 1024;
+
+/**
+ * The refs for the `SettleRefs` search attribute: every ref while they fit in {@link SEARCH_ATTRIBUTE_BYTES}; past that
+ * the current ones first (each step's current operation and compensation), then the rest, as many as fit. The
+ * status always lists them all.
+ */
+export function searchableRefs(state: ActionState): string[] {
+  const all = allRefs(state);
+  if (JSON.stringify(all).length <= SEARCH_ATTRIBUTE_BYTES) return all;
+  const current = Object.values(state.steps).flatMap((step) => [
+    ...step.operation.refs,
+    ...(step.compensation?.refs ?? []),
+  ]);
+  const kept: string[] = [];
+  for (const ref of [...new Set([...current, ...all])]) {
+    if (JSON.stringify([...kept, ref]).length > SEARCH_ATTRIBUTE_BYTES) continue;
+    kept.push(ref);
+  }
+  return kept.sort();
+}
+
 /** Every ref the action's steps and compensations have had: for the `SettleRefs` search attribute. */
 export function allRefs(state: ActionState): string[] {
   const refs = new Set<string>();
