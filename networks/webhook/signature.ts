@@ -140,3 +140,124 @@ export class SignatureError extends SettleError {
     super(`invalid signature: ${reason}`);
   }
 }
+
+/**
+ * A key id names who signs: each evidence source (a watcher, an attester, a provider) has its own key, and the HTTP API
+ * records the key id as the evidence's source. No ":" (the API writes `<key id>:<detail>`), "," or "=" (header syntax).
+ */
+export const KEY_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export interface SignEvidenceOptions {
+  /** Which key signs (`kid=`): the receiver looks its secret up by this id. */
+  keyId: string;
+  secret: string;
+  /** The action the evidence is for: covered by the MAC, so the body is refused for any other action. */
+  actionId: string;
+  /** The raw body exactly as it will be sent. */
+  body: string | Buffer;
+  /** Seconds since the epoch; default now. */
+  timestamp?: number;
+}
+
+/**
+ * Signs evidence for one action with a named key, for `POST /v1/actions/:id/evidence`. The header reads
+ * `t=<unix seconds>,kid=<key id>,v1=<hex>`; the MAC (HMAC-SHA256) covers `<t>.<actionId>.<raw body>`. The text is
+ * unambiguous: an action id holds no whitespace and no "{", and an evidence body is a JSON object.
+ *
+ * @example
+ * const body = JSON.stringify({ step: 'attest', kind: 'finalized' });
+ * const signature = signEvidence({ keyId: 'attester', secret, actionId: 'xfer-7f3a', body });
+ * await fetch(`${api}/v1/actions/xfer-7f3a/evidence`, { method: 'POST', body, headers: { 'content-type': 'application/json', 'settle-signature': signature } });
+ */
+export function signEvidence(options: SignEvidenceOptions): string {
+  if (!KEY_ID_PATTERN.test(options.keyId)) throw new Error(`invalid key id "${options.keyId.slice(0, 80)}"`);
+  const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
+  return `t=${timestamp},kid=${options.keyId},v1=${evidenceMac(options.secret, timestamp, options.actionId, options.body)}`;
+}
+
+function evidenceMac(secret: string, timestamp: number, actionId: string, body: string | Buffer): string {
+  return createHmac('sha256', secret).update(`${timestamp}.${actionId}.`).update(body).digest('hex');
+}
+
+/** The fields of an evidence signature header, before any check of the MAC. */
+export interface EvidenceSignatureFields {
+  timestamp: number;
+  keyId: string;
+  signature: string;
+}
+
+/**
+ * Reads an evidence signature header without checking it: enough to refuse a request that names no key, or an unknown
+ * one, before reading its body. `undefined` when the header is malformed or names no key id.
+ */
+export function parseEvidenceSignature(header: string | string[] | undefined): EvidenceSignatureFields | undefined {
+  const text = Array.isArray(header) ? header[0] : header;
+  if (!text || text.length > 512) return undefined;
+  const fields = new Map<string, string>();
+  for (const part of text.split(',')) {
+    const at = part.indexOf('=');
+    if (at <= 0) return undefined;
+    const name = part.slice(0, at).trim();
+    if (fields.has(name)) return undefined;
+    fields.set(name, part.slice(at + 1).trim());
+  }
+  const t = fields.get('t');
+  const keyId = fields.get('kid');
+  const v1 = fields.get('v1');
+  if (!t || !/^\d{1,12}$/.test(t) || !v1 || !/^[0-9a-f]{64}$/.test(v1)) return undefined;
+  if (!keyId || !KEY_ID_PATTERN.test(keyId)) return undefined;
+  return { timestamp: Number(t), keyId, signature: v1 };
+}
+
+export type EvidenceSignatureCheck =
+  | { ok: true; keyId: string; timestamp: number; signature: string }
+  | { ok: false; reason: 'missing' | 'malformed' | 'unknown key' | 'stale' | 'mismatch' | 'replayed'; keyId?: string };
+
+export interface VerifyEvidenceOptions {
+  /** The secrets of a key id (several while rotating), or undefined for an unknown key. */
+  secretsOf: (keyId: string) => readonly string[] | undefined;
+  /** The `settle-signature` header as received. */
+  header: string | string[] | undefined;
+  /** The action the request addresses (from its URL): a signature made for another action does not match. */
+  actionId: string;
+  /** The raw body exactly as received. */
+  body: string | Buffer;
+  toleranceSeconds?: number;
+  /** Seconds since the epoch; for tests. */
+  now?: number;
+  /** Rejects a signature seen before within the window. */
+  replayGuard?: ReplayGuard;
+}
+
+/**
+ * Checks an evidence signature: present, well-formed with a key id, a known key, within the window, matching this
+ * action and body, and (with a guard) not seen before. A header in the older form (`t=…,v1=…`, no key id, not bound
+ * to an action) is `malformed` here.
+ *
+ * @example
+ * const check = verifyEvidenceSignature({ secretsOf: (kid) => keys.get(kid), header, actionId, body: rawBody, replayGuard });
+ * if (check.ok) record(evidence, { source: check.keyId });
+ */
+export function verifyEvidenceSignature(options: VerifyEvidenceOptions): EvidenceSignatureCheck {
+  const header = Array.isArray(options.header) ? options.header[0] : options.header;
+  if (!header) return { ok: false, reason: 'missing' };
+  const parsed = parseEvidenceSignature(header);
+  if (!parsed) return { ok: false, reason: 'malformed' };
+  const { keyId } = parsed;
+  const secrets = options.secretsOf(keyId);
+  if (!secrets || secrets.length === 0) return { ok: false, reason: 'unknown key', keyId };
+  const now = options.now ?? Math.floor(Date.now() / 1000);
+  const tolerance = options.toleranceSeconds ?? DEFAULT_TOLERANCE_SECONDS;
+  if (Math.abs(now - parsed.timestamp) > tolerance) return { ok: false, reason: 'stale', keyId };
+  const given = Buffer.from(parsed.signature, 'hex');
+  let matches = false;
+  for (const secret of secrets) {
+    const expected = Buffer.from(evidenceMac(secret, parsed.timestamp, options.actionId, options.body), 'hex');
+    if (timingSafeEqual(expected, given)) matches = true;
+  }
+  if (!matches) return { ok: false, reason: 'mismatch', keyId };
+  if (options.replayGuard && !options.replayGuard.claim(parsed.signature, parsed.timestamp + tolerance, now)) {
+    return { ok: false, reason: 'replayed', keyId };
+  }
+  return { ok: true, ...parsed };
+}

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
-import { SettleClient, signBody, type TransitionEvent } from '../../client';
+import { SettleClient, signEvidence, type TransitionEvent } from '../../client';
 import { buildApi, routesOf } from '../../workers/api/app';
 import { parseApiConfig } from '../../workers/api/config';
 import { createTestWorker, startTestServer, uniqueId } from '../support/temporal';
@@ -76,10 +76,13 @@ function spec(actionId: string, steps = ['attest']) {
   };
 }
 
+/** A request with the token "default" (SETTLE_API_TOKEN, every scope), unless `authorization` says otherwise ('' for none). */
 async function call(method: string, url: string, body?: unknown, headers: Record<string, string> = {}) {
+  const sent: Record<string, string> = { ...operator, ...headers };
+  if (!sent.authorization) delete sent.authorization;
   const response = await fetch(`${base}${url}`, {
     method,
-    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...sent },
     ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
   });
   const text = await response.text();
@@ -87,14 +90,17 @@ async function call(method: string, url: string, body?: unknown, headers: Record
 }
 
 const operator = { authorization: `Bearer ${TOKEN}` };
+const unauthenticated = { authorization: '' };
 
-function signed(evidence: unknown, secret = SECRET, timestamp?: number) {
+/** Evidence signed with SETTLE_EVIDENCE_SECRET, the key "default", for one action; sent without a bearer token. */
+function signed(actionId: string, evidence: unknown, secret = SECRET, timestamp?: number) {
   const body = JSON.stringify(evidence);
-  return { body, headers: { 'settle-signature': signBody(secret, body, timestamp) } };
+  const signature = signEvidence({ keyId: 'default', secret, actionId, body, timestamp });
+  return { body, headers: { 'settle-signature': signature, ...unauthenticated } };
 }
 
 async function postEvidence(actionId: string, evidence: unknown) {
-  const { body, headers } = signed(evidence);
+  const { body, headers } = signed(actionId, evidence);
   return call('POST', `/v1/actions/${actionId}/evidence`, body, headers);
 }
 
@@ -119,7 +125,7 @@ async function readEvents(
   url: string,
   onOpen: () => Promise<void>,
 ): Promise<{ event: string; id?: string; data: unknown }[]> {
-  const response = await fetch(`${base}${url}`, { headers: { accept: 'text/event-stream' } });
+  const response = await fetch(`${base}${url}`, { headers: { accept: 'text/event-stream', ...operator } });
   expect(response.status).toBe(200);
   expect(response.headers.get('content-type')).toContain('text/event-stream');
   const reader = response.body!.getReader();
@@ -158,7 +164,7 @@ it('serves an OpenAPI document that matches the routes', async () => {
       Object.keys(methods).map((m) => `${m.toUpperCase()} ${url.replace(/\{(\w+)\}/g, ':$1')}`),
     )
     .sort();
-  const app = buildApi({ settle, config: parseApiConfig({ SETTLE_API_LOG_LEVEL: 'silent' }) });
+  const app = buildApi({ settle, config: parseApiConfig({ SETTLE_API_LOG_LEVEL: 'silent', SETTLE_API_TOKEN: TOKEN }) });
   await app.ready();
   const served = routesOf(app)
     .map((r) => `${r.method} ${r.url}`)
@@ -166,7 +172,8 @@ it('serves an OpenAPI document that matches the routes', async () => {
   await app.close();
   expect(documented).toEqual(served);
   expect(body.components.schemas.ActionSpec.required).toEqual(['actionId', 'steps']);
-  expect((await call('GET', '/healthz')).body).toEqual({ ok: true });
+  expect((await call('GET', '/healthz', undefined, unauthenticated)).body).toEqual({ ok: true });
+  expect((await call('GET', '/openapi.json', undefined, unauthenticated)).status).toBe(401);
 });
 
 describe('starting and reading actions', () => {
@@ -268,9 +275,10 @@ describe('events', () => {
     expect(
       transitions.map((t) => `${t.kind === 'step' ? t.step : 'phase'}: ${t.from} → ${t.to} (${t.source})`),
     ).toEqual([
-      'attest: waiting → included (w:1)',
-      'attest: included → final (w:2)',
-      'pay: waiting → final (w:3)',
+      // The key id comes first: the body's source only adds a detail after it.
+      'attest: waiting → included (default:w:1)',
+      'attest: included → final (default:w:2)',
+      'pay: waiting → final (default:w:3)',
       'phase: running → completed (settle)',
     ]);
     expect(transitions.map((t) => t.sequence)).toEqual([1, 2, 3, 4]);
@@ -307,29 +315,37 @@ describe('signed evidence', () => {
     };
     const url = `/v1/actions/${actionId}/evidence`;
 
-    const missing = await call('POST', url, evidence);
-    expect(missing).toMatchObject({ status: 401, body: { error: 'unauthorized', reason: 'signature missing' } });
-    const wrong = signed(evidence, 'not-the-secret-at-all');
-    expect((await call('POST', url, wrong.body, wrong.headers)).body.reason).toBe('signature mismatch');
-    const tampered = signed(evidence);
+    const missing = await call('POST', url, evidence, unauthenticated);
+    expect(missing).toMatchObject({
+      status: 401,
+      body: { error: 'unauthorized', reason: expect.stringMatching(/^no credential/) },
+    });
+    const wrong = signed(actionId, evidence, 'not-the-secret-at-all');
+    expect((await call('POST', url, wrong.body, wrong.headers)).body.reason).toMatch(
+      /^signature mismatch \(key "default"\)/,
+    );
+    const tampered = signed(actionId, evidence);
     expect((await call('POST', url, tampered.body.replace('0xb1', '0xb2'), tampered.headers)).status).toBe(401);
-    const stale = signed(evidence, SECRET, Math.floor(Date.now() / 1000) - 3600);
-    expect((await call('POST', url, stale.body, stale.headers)).body.reason).toBe('signature stale');
-    const garbled = await call('POST', url, JSON.stringify(evidence), { 'settle-signature': 'v1=abc' });
-    expect(garbled.body.reason).toBe('signature malformed');
-    const unsignedJunk = await call('POST', url, 'not json');
+    const stale = signed(actionId, evidence, SECRET, Math.floor(Date.now() / 1000) - 3600);
+    expect((await call('POST', url, stale.body, stale.headers)).body.reason).toBe('signature stale (key "default")');
+    const garbled = await call('POST', url, JSON.stringify(evidence), {
+      'settle-signature': 'v1=abc',
+      ...unauthenticated,
+    });
+    expect(garbled.body.reason).toMatch(/^signature malformed/);
+    const unsignedJunk = await call('POST', url, 'not json', unauthenticated);
     expect(unsignedJunk.status).toBe(401);
     expect((await call('GET', `/v1/actions/${actionId}`)).body.steps[0].transitions).toEqual([]);
 
-    const good = signed(evidence);
+    const good = signed(actionId, evidence);
     expect(await call('POST', url, good.body, good.headers)).toMatchObject({
       status: 202,
       body: { accepted: true, actionId },
     });
     const replayed = await call('POST', url, good.body, good.headers);
-    expect(replayed).toMatchObject({ status: 401, body: { reason: 'signature replayed' } });
+    expect(replayed).toMatchObject({ status: 401, body: { reason: 'signature replayed (key "default")' } });
 
-    const invalid = signed({ step: 'attest', kind: 'confirmed', source: 'w' });
+    const invalid = signed(actionId, { step: 'attest', kind: 'confirmed', source: 'w' });
     const rejected = await call('POST', url, invalid.body, invalid.headers);
     expect(rejected).toMatchObject({
       status: 400,
@@ -339,7 +355,7 @@ describe('signed evidence', () => {
       },
     });
     // A distinct body: the same body signed in the same second is the same signature, and a replay.
-    const unknown = signed({ ...evidence, source: 'w:other' });
+    const unknown = signed('no-such-action', { ...evidence, source: 'w:other' });
     expect((await call('POST', '/v1/actions/no-such-action/evidence', unknown.body, unknown.headers)).status).toBe(404);
 
     const status = await eventually(
@@ -347,15 +363,16 @@ describe('signed evidence', () => {
       (r) => r.body.steps[0].state === 'included',
     );
     expect(status.body.steps[0].transitions).toHaveLength(1);
+    expect(status.body.steps[0].transitions[0].source).toBe('default:w');
   });
 });
 
 describe('operator endpoints', () => {
-  it('require the bearer token, surface validator rejections as 409, and apply updates', async () => {
+  it('require a token with the operate scope, surface validator rejections as 409, and apply updates', async () => {
     const actionId = uniqueId('http-ops');
     await startReady(actionId, ['attest', 'pay']);
     const retry = { step: 'attest', reason: 'again' };
-    expect((await call('POST', `/v1/actions/${actionId}/retry`, retry)).status).toBe(401);
+    expect((await call('POST', `/v1/actions/${actionId}/retry`, retry, unauthenticated)).status).toBe(401);
     expect((await call('POST', `/v1/actions/${actionId}/retry`, retry, { authorization: 'Bearer nope' })).body).toEqual(
       {
         error: 'unauthorized',
@@ -380,6 +397,7 @@ describe('operator endpoints', () => {
     );
     expect(resolved.status).toBe(200);
     expect(resolved.body.steps[0]).toMatchObject({ state: 'final' });
+    expect(resolved.body.steps[0].transitions.at(-1)).toMatchObject({ operator: 'default:alice' });
 
     const cancelled = await call(
       'POST',
@@ -389,6 +407,7 @@ describe('operator endpoints', () => {
     );
     expect(cancelled.status).toBe(200);
     expect(cancelled.body.phase).toBe('cancelled');
-    expect(cancelled.body.phaseTransitions.at(-1)).toMatchObject({ operator: 'bob' });
+    // The audit trail names the credential that acted ("default", SETTLE_API_TOKEN), then the body's operator.
+    expect(cancelled.body.phaseTransitions.at(-1)).toMatchObject({ operator: 'default:bob' });
   });
 });

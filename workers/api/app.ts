@@ -1,14 +1,17 @@
 /**
- * Settle's HTTP API (Fastify): start, read, find and follow actions; signed evidence from external watchers;
- * operator updates behind a bearer token. Every body is validated with the contract's zod schemas (400 with the
- * issues); an unknown action is 404; `/openapi.json` describes every route.
+ * Settle's HTTP API (Fastify): start, read, find and follow actions; evidence from external watchers; operator
+ * updates. Every route but `/healthz` needs a credential with the route's scope (workers/api/guard.ts); every body is
+ * validated with the contract's zod schemas (400 with the issues, bounded); an unknown action is 404;
+ * `/openapi.json` describes every route.
  */
-import { timingSafeEqual } from 'node:crypto';
+import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { SettleClient } from '../../client/settle-client';
-import { ReplayGuard, SIGNATURE_HEADER, verifySignature } from '../../networks/webhook/signature';
+import { ReplayGuard } from '../../networks/webhook/signature';
 import type { ApiConfig } from './config';
-import { HttpError, toHttp, unauthorized } from './errors';
+import { credentialKey, scopedName } from './credentials';
+import { bounded, HttpError, toHttp } from './errors';
+import { credentialOf, evidenceSignature, frontDoor, StreamCounter, within } from './guard';
 import { openApiDocument } from './openapi';
 import { streamTransitions } from './sse';
 
@@ -46,6 +49,14 @@ export function buildApi({ settle, config, now }: ApiOptions): FastifyInstance {
     logger: config.SETTLE_API_LOG_LEVEL === 'silent' ? false : { level: config.SETTLE_API_LOG_LEVEL },
     bodyLimit: config.SETTLE_API_BODY_LIMIT,
     forceCloseConnections: true,
+    // A request must arrive within the timeout (a slow sender gets 408, checked every second); answers are bounded
+    // by `within` below.
+    requestTimeout: config.SETTLE_API_REQUEST_TIMEOUT,
+    http: {
+      requestTimeout: config.SETTLE_API_REQUEST_TIMEOUT,
+      headersTimeout: Math.min(config.SETTLE_API_REQUEST_TIMEOUT, 60_000),
+      connectionsCheckingInterval: Math.min(config.SETTLE_API_REQUEST_TIMEOUT, 1_000),
+    },
   });
   const routes: Route[] = [];
   app.addHook('onRoute', (route) => {
@@ -53,8 +64,10 @@ export function buildApi({ settle, config, now }: ApiOptions): FastifyInstance {
   });
   routeTables.set(app, routes);
   const replayGuard = new ReplayGuard();
+  const streams = new StreamCounter(config.SETTLE_API_MAX_STREAMS);
   const closing = new AbortController();
   app.addHook('preClose', async () => closing.abort());
+  app.addHook('onRequest', frontDoor(config));
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
@@ -82,90 +95,98 @@ export function buildApi({ settle, config, now }: ApiOptions): FastifyInstance {
     return reply.status(statusCode).send(body);
   });
   app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]}` }),
+    reply.status(404).send(bounded({ error: `no route ${request.method} ${request.url.split('?')[0]}` })),
   );
 
-  const requireOperator = async (request: FastifyRequest) => {
-    if (!config.SETTLE_API_TOKEN) {
-      throw unauthorized('operator endpoints are disabled: SETTLE_API_TOKEN is not set');
-    }
-    const match = /^Bearer (.+)$/.exec(request.headers.authorization ?? '');
-    if (!match) throw unauthorized('missing bearer token');
-    if (!sameText(match[1], config.SETTLE_API_TOKEN)) throw unauthorized('wrong bearer token');
-  };
-
-  app.get('/openapi.json', async () => openApiDocument());
-  app.get('/healthz', async () => ({ ok: true }));
-
-  app.post('/v1/actions', async (request, reply) => {
-    const started = await settle.start(bodyOf(request) as never);
-    return reply
-      .status(started.created ? 201 : 200)
-      .header('location', `/v1/actions/${encodeURIComponent(started.actionId)}`)
-      .send(started);
-  });
-
-  app.get('/v1/actions', async (request) => {
-    const query = { ...(request.query as Record<string, unknown>) };
-    if (typeof query.limit === 'string' && /^\d+$/.test(query.limit)) query.limit = Number(query.limit);
-    return { actions: await settle.list(query) };
-  });
-
-  app.get('/v1/actions/:id', async (request) => settle.status(actionIdOf(request)));
-
-  app.get('/v1/refs/:ref', async (request) => {
-    const { ref } = request.params as { ref: string };
-    const actions = await settle.find({ ref });
-    if (actions.length === 0) throw new HttpError(404, { error: `no action has ref "${ref}"` });
-    return { ref, actions };
-  });
-
-  app.get('/v1/actions/:id/events', async (request, reply) => {
-    const actionId = actionIdOf(request);
-    const first = await settle.status(actionId);
-    reply.hijack();
-    // The response's 'close' fires when the client goes away (the request's fires once its body is read).
-    const gone = new AbortController();
-    reply.raw.once('close', () => gone.abort());
-    await streamTransitions(reply.raw, {
-      first,
-      read: () => settle.status(actionId),
-      pollIntervalMs: config.SETTLE_SSE_POLL_INTERVAL,
-      signal: AbortSignal.any([gone.signal, closing.signal]),
+  app.register(rateLimit, { global: false });
+  app.register(async (api) => {
+    // Counted per credential, after it is known: refused requests never spend another credential's budget.
+    const limited = api.rateLimit({
+      hook: 'preHandler',
+      keyGenerator: (request) => credentialKey(credentialOf(request)),
+      max: (request) => credentialOf(request).rateLimit ?? config.SETTLE_API_RATE_LIMIT,
+      timeWindow: config.SETTLE_API_RATE_WINDOW,
+      errorResponseBuilder: (request, context) =>
+        new HttpError(429, {
+          error: 'rate limit exceeded',
+          reason: `the credential "${credentialOf(request).name}" may make ${context.max} requests per ${config.SETTLE_API_RATE_WINDOW} ms (SETTLE_API_RATE_LIMIT); retry in ${context.after}`,
+        }),
     });
-  });
+    const needs = (scope: 'read' | 'start' | 'operate' | 'evidence') => ({ config: { scope }, preHandler: limited });
+    const answer = <T>(work: Promise<T>) => within(config.SETTLE_API_REQUEST_TIMEOUT, work);
 
-  app.post('/v1/actions/:id/evidence', async (request, reply) => {
-    // Authenticate before reading anything: an unsigned, wrongly signed or replayed request applies nothing.
-    const secrets = config.SETTLE_EVIDENCE_SECRET;
-    if (!secrets) throw unauthorized('evidence is disabled: SETTLE_EVIDENCE_SECRET is not set');
-    const check = verifySignature({
-      secret: secrets,
-      header: request.headers[SIGNATURE_HEADER],
-      body: request.rawBody ?? '',
-      toleranceSeconds: Math.floor(config.SETTLE_SIGNATURE_TOLERANCE / 1000),
-      replayGuard,
-      ...(now ? { now: now() } : {}),
+    api.get('/openapi.json', needs('read'), async () => openApiDocument());
+    api.get('/healthz', { config: { scope: 'public' } }, async () => ({ ok: true }));
+
+    api.post('/v1/actions', needs('start'), async (request, reply) => {
+      const started = await answer(settle.start(bodyOf(request) as never));
+      request.log.info({ actionId: started.actionId, created: started.created }, 'action started');
+      return reply
+        .status(started.created ? 201 : 200)
+        .header('location', `/v1/actions/${encodeURIComponent(started.actionId)}`)
+        .send(started);
     });
-    if (!check.ok) throw unauthorized(`signature ${check.reason}`);
-    const actionId = actionIdOf(request);
-    await settle.evidence(actionId, bodyOf(request) as never);
-    return reply.status(202).send({ accepted: true, actionId });
-  });
 
-  const operator = { preHandler: requireOperator };
-  app.post('/v1/actions/:id/retry', operator, async (request) =>
-    settle.retryStep(actionIdOf(request), bodyOf(request) as never),
-  );
-  app.post('/v1/actions/:id/compensate', operator, async (request) =>
-    settle.compensate(actionIdOf(request), bodyOf(request) as never),
-  );
-  app.post('/v1/actions/:id/cancel', operator, async (request) =>
-    settle.cancel(actionIdOf(request), bodyOf(request) as never),
-  );
-  app.post('/v1/actions/:id/resolve', operator, async (request) =>
-    settle.resolveStep(actionIdOf(request), bodyOf(request) as never),
-  );
+    api.get('/v1/actions', needs('read'), async (request) => {
+      const query = { ...(request.query as Record<string, unknown>) };
+      if (typeof query.limit === 'string' && /^\d+$/.test(query.limit)) query.limit = Number(query.limit);
+      return { actions: await answer(settle.list(query)) };
+    });
+
+    api.get('/v1/actions/:id', needs('read'), async (request) => answer(settle.status(actionIdOf(request))));
+
+    api.get('/v1/refs/:ref', needs('read'), async (request) => {
+      const { ref } = request.params as { ref: string };
+      const actions = await answer(settle.find({ ref }));
+      if (actions.length === 0) throw new HttpError(404, { error: `no action has ref "${ref}"` });
+      return { ref, actions };
+    });
+
+    api.get('/v1/actions/:id/events', needs('read'), async (request, reply) => {
+      const actionId = actionIdOf(request);
+      const release = streams.take(credentialOf(request));
+      try {
+        const first = await answer(settle.status(actionId));
+        reply.hijack();
+        // The response's 'close' fires when the client goes away (the request's fires once its body is read).
+        const gone = new AbortController();
+        reply.raw.once('close', () => gone.abort());
+        await streamTransitions(reply.raw, {
+          first,
+          read: () => settle.status(actionId),
+          pollIntervalMs: config.SETTLE_SSE_POLL_INTERVAL,
+          signal: AbortSignal.any([gone.signal, closing.signal]),
+        });
+      } finally {
+        release();
+      }
+    });
+
+    api.post(
+      '/v1/actions/:id/evidence',
+      { ...needs('evidence'), preValidation: evidenceSignature(config, replayGuard, now) },
+      async (request, reply) => {
+        const actionId = actionIdOf(request);
+        // The source is the credential's (an evidence key id, or a token's name), whatever the body claims.
+        await answer(settle.evidence(actionId, scoped(request, 'source', 'required') as never));
+        return reply.status(202).send({ accepted: true, actionId });
+      },
+    );
+
+    // The operator recorded in the audit trail is the credential's name, with the body's operator after it.
+    api.post('/v1/actions/:id/retry', needs('operate'), async (request) =>
+      answer(settle.retryStep(actionIdOf(request), scoped(request, 'operator', 'optional') as never)),
+    );
+    api.post('/v1/actions/:id/compensate', needs('operate'), async (request) =>
+      answer(settle.compensate(actionIdOf(request), scoped(request, 'operator', 'optional') as never)),
+    );
+    api.post('/v1/actions/:id/cancel', needs('operate'), async (request) =>
+      answer(settle.cancel(actionIdOf(request), scoped(request, 'operator', 'optional') as never)),
+    );
+    api.post('/v1/actions/:id/resolve', needs('operate'), async (request) =>
+      answer(settle.resolveStep(actionIdOf(request), scoped(request, 'operator', 'required') as never)),
+    );
+  });
 
   return app;
 }
@@ -195,8 +216,17 @@ function actionIdOf(request: FastifyRequest): string {
   return (request.params as { id: string }).id;
 }
 
-function sameText(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+/**
+ * The body with `field` (the evidence's `source`, an update's `operator`) scoped under the request's credential (see
+ * `scopedName`): `ops:alice`. An optional field the body leaves out becomes the credential's name. A field the
+ * contract requires stays required, and a claim that is not a name (a number, an empty string) stays as it is: the
+ * client rejects both with their rule, as it does a body that is not an object.
+ */
+function scoped(request: FastifyRequest, field: 'source' | 'operator', presence: 'required' | 'optional'): unknown {
+  const body = bodyOf(request);
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return body;
+  const claimed = (body as Record<string, unknown>)[field];
+  if (claimed === undefined && presence === 'required') return body;
+  if (claimed !== undefined && (typeof claimed !== 'string' || claimed.trim() === '')) return body;
+  return { ...body, [field]: scopedName(credentialOf(request), claimed) };
 }

@@ -16,26 +16,54 @@ const json = (schema: object) => ({ 'application/json': { schema } });
 const error = (description: string) => ({ description, content: json(ref('Error')) });
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' }, description: 'the actionId' };
 
+/** What every route but /healthz may answer before it runs: the front door (workers/api/guard.ts). */
+const refusals = {
+  '401': error('no credential, or a wrong one; nothing was read or changed'),
+  '403': error("the credential lacks the route's scope; nothing was read or changed"),
+  '421': error('the Host header names a host this API does not answer for (SETTLE_API_HOSTS)'),
+  '429': error("the credential's rate limit (or, for events, its number of open streams) is reached"),
+  '504': error(
+    "no answer in time (SETTLE_API_REQUEST_TIMEOUT); the request may still take effect: read the action's status",
+  ),
+};
+/** A bearer token (SETTLE_API_TOKENS) with this scope. */
+const bearer = (scope: string) => [{ bearerToken: [scope] }];
+
 const operatorUpdate = (summary: string, input: string) => ({
   summary,
-  security: [{ operatorToken: [] }],
+  description:
+    "The operator recorded in the audit trail is the token's name, with the body's `operator` after it (`ops:alice`).",
+  security: bearer('operate'),
   parameters: [idParam],
   requestBody: { required: true, content: json(ref(input)) },
   responses: {
     '200': { description: 'the ActionStatus after the update', content: json(ref('ActionStatus')) },
     '400': error('invalid input (issues name each field and rule)'),
-    '401': error('missing or wrong bearer token'),
     '404': error('unknown action'),
     '409': error("the workflow's validator refused the update (unknown step, illegal state), or the action is closed"),
+    ...refusals,
   },
 });
 
 const paths = {
-  '/openapi.json': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
-  '/healthz': { get: { summary: 'Liveness', responses: { '200': { description: 'the API is up' } } } },
+  '/openapi.json': {
+    get: {
+      summary: 'This document',
+      security: bearer('read'),
+      responses: { '200': { description: 'OpenAPI 3.1' }, ...refusals },
+    },
+  },
+  '/healthz': {
+    get: {
+      summary: 'Liveness (no credential needed)',
+      security: [],
+      responses: { '200': { description: 'the API is up' }, '421': refusals['421'] },
+    },
+  },
   '/v1/actions': {
     post: {
       summary: 'Start an action (idempotent by actionId)',
+      security: bearer('start'),
       requestBody: { required: true, content: json(ref('ActionSpec')) },
       responses: {
         '201': { description: 'started', content: json(ref('StartedAction')) },
@@ -43,11 +71,13 @@ const paths = {
           description: 'an action with this actionId already existed; nothing new started',
           content: json(ref('StartedAction')),
         },
-        '400': error('invalid spec; nothing started'),
+        '400': error('invalid spec; nothing started (at most 20 issues, long texts cut)'),
+        ...refusals,
       },
     },
     get: {
       summary: 'List actions through visibility (eventually consistent), newest first',
+      security: bearer('read'),
       parameters: [
         { name: 'phase', in: 'query', schema: { type: 'string', enum: PhaseSchema.options } },
         { name: 'network', in: 'query', schema: { type: 'string' } },
@@ -60,22 +90,26 @@ const paths = {
           content: json({ type: 'object', properties: { actions: { type: 'array', items: ref('ActionSummary') } } }),
         },
         '400': error('invalid filter'),
+        ...refusals,
       },
     },
   },
   '/v1/actions/{id}': {
     get: {
       summary: "An action's status: phase, local and global progress, steps and their transitions",
+      security: bearer('read'),
       parameters: [idParam],
       responses: {
         '200': { description: 'status', content: json(ref('ActionStatus')) },
         '404': error('unknown action'),
+        ...refusals,
       },
     },
   },
   '/v1/refs/{ref}': {
     get: {
       summary: 'Find the action(s) that had this transaction hash or reference',
+      security: bearer('read'),
       parameters: [{ name: 'ref', in: 'path', required: true, schema: { type: 'string' } }],
       responses: {
         '200': {
@@ -86,6 +120,7 @@ const paths = {
           }),
         },
         '404': error('no action has this ref (yet: visibility is eventually consistent)'),
+        ...refusals,
       },
     },
   },
@@ -94,27 +129,35 @@ const paths = {
       summary: 'Every transition as Server-Sent Events, in order',
       description:
         'Sends the transitions that already happened, then each new one as it happens (`event: transition`, `id` = its sequence, data = a TransitionEvent), then `event: end` once the action has ended.',
+      security: bearer('read'),
       parameters: [idParam],
       responses: {
         '200': { description: 'an event stream', content: { 'text/event-stream': { schema: ref('TransitionEvent') } } },
         '404': error('unknown action'),
+        ...refusals,
       },
     },
   },
   '/v1/actions/{id}/evidence': {
     post: {
-      summary: 'Deliver evidence about a step (external watchers), signed with HMAC-SHA256',
+      summary: 'Deliver evidence about a step (external watchers), signed with an evidence key',
       description:
-        'Header `settle-signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`. Accepted once, within the replay window.',
-      security: [{ evidenceSignature: [] }],
+        'Header `settle-signature: t=<unix seconds>,kid=<key id>,v1=<hex HMAC-SHA256 of "<t>.<actionId>.<raw body>">` ' +
+        '(`signEvidence` in the client), with a key of SETTLE_EVIDENCE_KEYS; accepted once, within the replay window, ' +
+        'for this action only. Or a bearer token with the `evidence` scope. The recorded `source` is the key id (or ' +
+        "the token's name), with the body's `source`, if any, after it: `attester:eu-1`.",
+      security: [{ evidenceSignature: [] }, { bearerToken: ['evidence'] }],
       parameters: [idParam],
       requestBody: { required: true, content: json(ref('Evidence')) },
       responses: {
         '202': { description: 'delivered to the action (the workflow applies it)' },
         '400': error('invalid evidence; nothing delivered'),
-        '401': error('missing, wrong, stale or replayed signature; nothing applied'),
         '404': error('unknown action'),
         '409': error('the action is closed'),
+        ...refusals,
+        '401': error(
+          'missing, malformed, unknown-key, wrong, stale, replayed or other-action signature; nothing applied',
+        ),
       },
     },
   },
@@ -137,8 +180,18 @@ export function openApiDocument(): object {
     paths,
     components: {
       securitySchemes: {
-        operatorToken: { type: 'http', scheme: 'bearer', description: 'SETTLE_API_TOKEN' },
-        evidenceSignature: { type: 'apiKey', in: 'header', name: 'settle-signature' },
+        bearerToken: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            'A named token of SETTLE_API_TOKENS (or SETTLE_API_TOKEN, "default", every scope); each route lists the scope it needs: read, start, operate or evidence',
+        },
+        evidenceSignature: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'settle-signature',
+          description: 't=<unix seconds>,kid=<key id>,v1=<hex HMAC-SHA256 of "<t>.<actionId>.<raw body>">',
+        },
       },
       schemas: { ...contractSchemas(), ...restSchemas },
     },
@@ -177,6 +230,7 @@ const restSchemas = {
     properties: {
       error: { type: 'string' },
       reason: { type: 'string' },
+      omittedIssues: { type: 'integer', description: 'issues left out past the first 20' },
       issues: {
         type: 'array',
         items: {
