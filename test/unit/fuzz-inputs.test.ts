@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import fc from 'fast-check';
-import { ActionNotFoundError, SettleClient, signBody, ValidationError } from '../../client';
+import { ActionNotFoundError, SettleClient, signEvidence, ValidationError } from '../../client';
 import { EXIT } from '../../client/cli/exit-codes';
 import { runCli, type CliBackend } from '../../client/cli/main';
 import { buildApi } from '../../workers/api/app';
@@ -16,6 +16,7 @@ import { EvidenceSchema } from '../../contract/evidence';
 
 const RUNS = 1_000;
 const SECRET = 'fuzz-evidence-secret-0123';
+const TOKEN = 'fuzz-api-token-0123456789';
 
 /** A Temporal client that records every call that would reach the server. */
 function recordingTemporal(): { temporal: Client; calls: string[] } {
@@ -298,7 +299,13 @@ describe('the CLI parser, in process', () => {
 });
 
 describe('the HTTP API, through inject', () => {
-  const config = parseApiConfig({ SETTLE_API_LOG_LEVEL: 'silent', SETTLE_EVIDENCE_SECRET: SECRET });
+  // Thousands of requests from one credential: lift its rate limit for the run.
+  const config = parseApiConfig({
+    SETTLE_API_LOG_LEVEL: 'silent',
+    SETTLE_API_TOKEN: TOKEN,
+    SETTLE_EVIDENCE_SECRET: SECRET,
+    SETTLE_API_RATE_LIMIT: '1000000',
+  });
 
   it(`answers ${RUNS} malformed specs with 400 and the zod issues, and starts nothing`, async () => {
     const { temporal, calls } = recordingTemporal();
@@ -312,7 +319,7 @@ describe('the HTTP API, through inject', () => {
         const response = await app.inject({
           method: 'POST',
           url: '/v1/actions',
-          headers: { 'content-type': 'application/json' },
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
           payload,
         });
         expect(response.statusCode).toBe(400);
@@ -338,7 +345,17 @@ describe('the HTTP API, through inject', () => {
           url: `/v1/actions/action-${n}/evidence`,
           headers: {
             'content-type': 'application/json',
-            ...(sign ? { 'settle-signature': signBody(SECRET, payload) } : {}),
+            // Signed with the key "default" (SETTLE_EVIDENCE_SECRET), for this action.
+            ...(sign
+              ? {
+                  'settle-signature': signEvidence({
+                    keyId: 'default',
+                    secret: SECRET,
+                    actionId: `action-${n}`,
+                    body: payload,
+                  }),
+                }
+              : {}),
           },
           payload,
         });
