@@ -30,7 +30,7 @@ export async function loadNetworks(config: WorkerConfig, options: LoadNetworksOp
 export function buildNetworks(
   file: NetworksFile & { baseDir?: string },
   config: Pick<WorkerConfig, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE' | 'SETTLE_TASK_QUEUE'> &
-    Partial<Pick<WorkerConfig, 'temporalConnection'>>,
+    Partial<Pick<WorkerConfig, 'temporalConnection' | 'SETTLE_NONCE_TASK_QUEUE'>>,
   options: LoadNetworksOptions = {},
 ): ActivityDeps {
   const env = options.env ?? process.env;
@@ -41,16 +41,17 @@ export function buildNetworks(
     }
   }
   let nonceOwners = options.nonceOwners;
-  const owners: NonceOwnerFactory = (scope, address) => {
+  const owners: NonceOwnerFactory = (scope, address, ownerOptions) => {
     nonceOwners ??= temporalNonceOwners(
       options.client ??
         new Client({
           connection: Connection.lazy(config.temporalConnection ?? { address: config.TEMPORAL_ADDRESS }),
           namespace: config.TEMPORAL_NAMESPACE,
         }),
-      config.SETTLE_TASK_QUEUE,
+      // A caller that names one task queue (tests, tools) gets its owners started there; the worker names its own.
+      config.SETTLE_NONCE_TASK_QUEUE ?? config.SETTLE_TASK_QUEUE,
     );
-    return nonceOwners(scope, address);
+    return nonceOwners(scope, address, ownerOptions);
   };
 
   const networks: Record<string, NetworkInfo> = {};

@@ -1,10 +1,11 @@
 /**
- * The nonce owner of one (network, signer): an entity workflow that hands out nonces and keeps every signed
- * transaction, keyed by step attempt. It is the single writer of the signer's nonce sequence, so nonces are never
+ * The nonce owner of one (chain, signer): an entity workflow that hands out nonces and keeps every signed
+ * transaction until it is settled, keyed by step attempt. It is the single writer of the signer's nonce sequence, so nonces are never
  * handed out twice, and a step attempt's transaction is recorded here *before* it is broadcast: a crashed or retried
  * submission finds it and rebroadcasts the same bytes instead of signing a second transaction.
  *
- * The rules (compare-and-record nonces, replacements, retention) are the pure `NonceBook` in `machine/nonce-book.ts`.
+ * The rules (compare-and-record nonces, replacements, settling, retention, hand-over) are the pure `NonceBook` in
+ * `machine/nonce-book.ts`.
  */
 import {
   allHandlersFinished,
@@ -17,14 +18,18 @@ import {
 } from '@temporalio/workflow';
 import {
   NonceBook,
+  validateAdopt,
   validateLookup,
   validateRecord,
+  validateSettle,
   type LookupInput,
   type LookupResult,
   type NonceBookState,
   type NonceRecord,
   type RecordInput,
   type RecordResult,
+  type SettleInput,
+  type UnsettledRecord,
 } from './machine/nonce-book';
 
 // Kept here so code that talks to the nonce owner (networks/evm) imports one module.
@@ -36,36 +41,83 @@ export {
   type NonceRecord,
   type RecordInput,
   type RecordResult,
+  type SettledRecord,
+  type SettleInput,
   type SignedTx,
+  type UnsettledRecord,
 } from './machine/nonce-book';
 
 export const SIGNER_NONCES_WORKFLOW = 'signerNonces';
 
-/** Workflow id of the nonce owner of a signer on a chain (`scope`: the network name and its genesis hash). */
+/**
+ * Nonces belong to a chain, not to a network name: the scope is the chain id and a prefix of the genesis hash, so two
+ * network entries for one chain share one owner, and a local chain that was reset (same id, nonces from 0 again) gets
+ * a fresh one.
+ */
+export function nonceScope(chainId: number, genesisHash: string): string {
+  return `eip155-${chainId}:${genesisHash.slice(2, 18)}`;
+}
+
+/** The scope owners were kept under before: the network name and the genesis hash prefix. */
+export function legacyNonceScope(network: string, genesisHash: string): string {
+  return `${network}:${genesisHash.slice(2, 18)}`;
+}
+
+/** Workflow id of the nonce owner of a signer on a chain (`scope`: see {@link nonceScope}). */
 export function signerNoncesWorkflowId(scope: string, address: string): string {
   return `settle-signer-nonces:${scope}:${address.toLowerCase()}`;
 }
 
 export const lookupNonceUpdate = defineUpdate<LookupResult, [LookupInput]>('lookupNonce');
 export const recordSignedTxUpdate = defineUpdate<RecordResult, [RecordInput]>('recordSignedTx');
+/** Records whose version was found mined deep (tombstoned), or whose nonce went to another transaction (marked). */
+export const settleRecordsUpdate = defineUpdate<{ settled: string[] }, [SettleInput]>('settleRecords');
+/** Hands this book over to the owner `movedTo` (a new scope): it records nothing more; returns the book. */
+export const retireNonceBookUpdate = defineUpdate<NonceBookState, [{ movedTo: string }]>('retireNonceBook');
+/** Merges a retired owner's book into this one, once per owner. */
+export const adoptNonceBookUpdate = defineUpdate<{ adopted: boolean }, [{ from: string; book: NonceBookState }]>(
+  'adoptNonceBook',
+);
 /** Records whose nonce is in [from, to): what the chain needs before `to` can be mined. */
 export const recordsBetweenQuery = defineQuery<NonceRecord[], [{ from: number; to: number }]>('recordsBetween');
-export const nonceBookQuery = defineQuery<{ next: number; records: number }>('nonceBook');
+/** Unresolved records below a nonce the chain used deep down, lowest first: what the sender may settle. */
+export const unsettledRecordsQuery = defineQuery<UnsettledRecord[], [{ below: number; limit: number }]>(
+  'unsettledRecords',
+);
+export interface NonceBookSummary {
+  next: number;
+  records: number;
+  settled: number;
+  movedTo?: string;
+  adopted: string[];
+}
+export const nonceBookQuery = defineQuery<NonceBookSummary>('nonceBook');
 
 /**
- * The entity workflow; started on first use (update-with-start) with id `signerNoncesWorkflowId(network, address)`.
- * Runs forever, continuing as new when its history grows.
+ * The entity workflow; started on first use (update-with-start) with id `signerNoncesWorkflowId(scope, address)`.
+ * Runs forever, continuing as new when its history grows; what it carries is bounded (see `NonceBook.prune`).
  */
 export async function signerNonces(state?: NonceBookState): Promise<void> {
   const book = new NonceBook(state);
-  setHandler(lookupNonceUpdate, (input) => book.lookup(input, new Date().toISOString()), {
-    validator: validateLookup,
+  const now = () => new Date().toISOString();
+  setHandler(lookupNonceUpdate, (input) => book.lookup(input, now()), { validator: validateLookup });
+  setHandler(recordSignedTxUpdate, (input) => book.record(input, now()), { validator: validateRecord });
+  setHandler(settleRecordsUpdate, (input) => book.settle(input, now()), { validator: validateSettle });
+  setHandler(retireNonceBookUpdate, ({ movedTo }) => book.retire(movedTo), {
+    validator: (input) => {
+      if (!input?.movedTo) throw new Error('retireNonceBook: movedTo (the new owner) is required');
+    },
   });
-  setHandler(recordSignedTxUpdate, (input) => book.record(input, new Date().toISOString()), {
-    validator: validateRecord,
-  });
+  setHandler(adoptNonceBookUpdate, ({ from, book: old }) => book.adopt(from, old), { validator: validateAdopt });
   setHandler(recordsBetweenQuery, ({ from, to }) => book.between(from, to));
-  setHandler(nonceBookQuery, () => ({ next: book.state.next, records: Object.keys(book.state.records).length }));
+  setHandler(unsettledRecordsQuery, ({ below, limit }) => book.unsettled(below, limit));
+  setHandler(nonceBookQuery, () => ({
+    next: book.state.next,
+    records: Object.keys(book.state.records).length,
+    settled: Object.keys(book.state.settled ?? {}).length,
+    ...(book.state.movedTo ? { movedTo: book.state.movedTo } : {}),
+    adopted: book.state.adopted ?? [],
+  }));
   await condition(() => workflowInfo().continueAsNewSuggested);
   await condition(allHandlersFinished);
   book.prune(Date.now());

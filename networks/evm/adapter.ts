@@ -23,7 +23,7 @@ export interface EvmAdapterOptions extends EvmSenderOptions {
  *
  * @example
  * const adapter = new EvmAdapter({ network: 'chainA', chainId: 31337, rpcUrls: ['http://127.0.0.1:8545'],
- *   send: true, signers: { bridge: key }, nonceOwners: temporalNonceOwners(client, 'settle') });
+ *   send: true, signers: { bridge: key }, nonceOwners: temporalNonceOwners(client, 'settle-nonces') });
  */
 export class EvmAdapter implements NetworkAdapter {
   readonly client: PublicClient;

@@ -2,18 +2,20 @@
  * The nonce-owned sender: signs a step attempt's transaction with a nonce from the signer's nonce owner, records the
  * signed bytes there before broadcasting them, and on any retry sends the recorded bytes again — or replaces them
  * (same nonce, higher fees) when they have been pending too long, or signs them again with a new nonce when theirs
- * was used by another transaction.
+ * was used by another transaction. It tells the owner which records are settled (mined deep), so the owner forgets
+ * their bytes. Inside an activity it heartbeats between its round trips.
  */
 import { existsSync, writeFileSync } from 'node:fs';
+import { Context } from '@temporalio/activity';
 import { keccak256, parseTransaction, type Hex, type PrivateKeyAccount, type PublicClient } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import type { SubmitStepInput, SubmitStepResult } from '../../contract/activity-io';
 import { ErrorType, nonRetryable } from '../../contract/errors';
-import type { NonceRecord } from '../../workflows/signer-nonces';
+import { legacyNonceScope, nonceScope, type NonceRecord, type SettledRecord } from '../../workflows/signer-nonces';
 import type { ChainReader } from './chain-reader';
 import { encodeOperation, type PreparedCall } from './encode';
 import { isRevert, revertReason } from './known-abi';
-import type { NonceOwner, NonceOwnerFactory } from './nonce-owner';
+import { OwnerTurns, settleDeepRecords, SETTLED_DEPTH, type NonceOwner, type NonceOwnerFactory } from './nonce-owner';
 
 export interface EvmSenderOptions {
   network: string;
@@ -29,18 +31,29 @@ export interface EvmSenderOptions {
   killAfterBroadcastMarker?: string;
 }
 
-/** A recorded transaction to (re)send: `tx` is one version of `record` (the mined one, once any version is). */
-type Signed = { record: NonceRecord; tx: Hex; mined?: boolean };
+/**
+ * A recorded transaction to (re)send: `tx` is one version of `record` (the mined one, once any version is, with its
+ * block); or the attempt's settled record, mined deep, of which nothing is sent.
+ */
+type Signed = { record: NonceRecord; tx: Hex; mined?: bigint } | { settled: SettledRecord };
 
 const GAS_MARGIN_PERCENT = 125n;
 const FEE_BUMP_PERCENT = 125n;
-const MAX_NONCE_RACES = 8;
-/**
- * How deep the block must be in which a recorded transaction's nonce is seen used by something that is none of its
- * versions, before the call is signed again with a new nonce: a lagging RPC backend (or a receipt read before the
- * nonce) must never make Settle re-sign a call whose original is mined.
- */
-const SUPERSEDE_DEPTH = 12n;
+const MAX_NONCE_RACES = 16;
+/** Settling is housekeeping: at most once this often per owner. */
+const SWEEP_EVERY_MS = 30_000;
+const HEARTBEAT_WHILE_WAITING_MS = 2_000;
+
+/** Inside an activity, tells Temporal the submission is alive; outside one (tools, tests), nothing. */
+function heartbeat(): void {
+  let context: Context;
+  try {
+    context = Context.current();
+  } catch {
+    return;
+  }
+  context.heartbeat();
+}
 
 function nothingSubmitted(key: string) {
   return nonRetryable(ErrorType.NothingSubmitted, `no transaction was signed for ${key}, and none will be`);
@@ -59,7 +72,9 @@ export class NonceInDoubtError extends Error {
  */
 export class EvmSender {
   private readonly accounts: Record<string, PrivateKeyAccount>;
-  private scope?: Promise<string>;
+  private scope?: Promise<{ scope: string; legacyScopes: string[] }>;
+  private readonly sweptAt = new Map<string, number>();
+  private readonly turns = new OwnerTurns();
 
   constructor(
     private readonly options: EvmSenderOptions,
@@ -86,39 +101,50 @@ export class EvmSender {
       throw nonRetryable(ErrorType.UnknownSigner, `signer "${input.operation.signer}" is not configured on ${network}`);
     }
     const key = input.nonceKey ?? `${input.actionId}/${input.stepId}/${input.attempt}/${input.for}`;
-    const owner = this.options.nonceOwners(await this.nonceScope(), account.address);
+    const { scope, legacyScopes } = await this.nonceScope();
+    const owner = this.options.nonceOwners(scope, account.address, { legacyScopes });
+    const ownerId = `${scope}:${account.address}`;
     const chainNonce = await this.client.getTransactionCount({ address: account.address, blockTag: 'pending' });
-    const { record, next, abandoned } = await owner.lookup({
+    const { record, settled, next, abandoned } = await owner.lookup({
       key,
       chainNonce,
       ...(input.existingOnly ? { abandonIfAbsent: true } : {}),
     });
+    heartbeat();
+    if (settled) return this.result(account, { settled });
     if (!record && (abandoned || input.existingOnly)) throw nothingSubmitted(key);
 
     const sent = record
       ? await this.resend(account, owner, record)
-      : await this.signAndRecord(account, owner, key, await this.prepare(input, account), next);
-    if (!sent.mined) await this.broadcast(account, owner, sent.record, sent.tx);
-    const hash = keccak256(sent.tx);
-    const index = sent.record.txs.findIndex((t) => t.hash === hash);
-    return {
-      ref: hash,
-      output: {
-        txHash: hash,
-        nonce: sent.record.nonce,
-        from: account.address,
-        ...(index > 0 ? { replaces: sent.record.txs[index - 1].hash } : {}),
-      },
-    };
+      : await this.signAndRecord(account, owner, ownerId, key, await this.prepare(input, account), next);
+    if ('record' in sent && sent.mined === undefined) await this.broadcast(account, owner, sent.record, sent.tx);
+    await this.sweep(account, owner, ownerId);
+    return this.result(account, sent);
+  }
+
+  private result(account: PrivateKeyAccount, sent: Signed): SubmitStepResult {
+    const { nonce, hash, replaces } =
+      'settled' in sent ? sent.settled : { nonce: sent.record.nonce, ...this.versionOf(sent.record, sent.tx) };
+    return { ref: hash, output: { txHash: hash, nonce, from: account.address, ...(replaces ? { replaces } : {}) } };
+  }
+
+  private versionOf(record: NonceRecord, tx: Hex): { hash: string; replaces?: string } {
+    const hash = keccak256(tx);
+    const index = record.txs.findIndex((t) => t.hash === hash);
+    return { hash, ...(index > 0 ? { replaces: record.txs[index - 1].hash } : {}) };
   }
 
   /**
-   * Nonces belong to a chain, not to a name: the scope adds the genesis hash, so a local chain that was reset (same
-   * name, same id, nonces from 0 again) gets a fresh nonce owner instead of one that would replay old transactions.
+   * Nonces belong to a chain, not to a name: the scope is the chain id and the genesis hash (see `nonceScope`), so two
+   * network entries for one chain share one owner, and a reset local chain gets a fresh one. The scope owners were
+   * kept under before (network name and genesis hash) is handed over on first use.
    */
-  private nonceScope(): Promise<string> {
+  private nonceScope(): Promise<{ scope: string; legacyScopes: string[] }> {
     this.scope ??= this.client.getBlock({ blockNumber: 0n }).then(
-      (genesis) => `${this.options.network}:${genesis.hash.slice(2, 18)}`,
+      (genesis) => ({
+        scope: nonceScope(this.options.chainId, genesis.hash),
+        legacyScopes: [legacyNonceScope(this.options.network, genesis.hash)],
+      }),
       (error: unknown) => {
         this.scope = undefined;
         throw error;
@@ -142,32 +168,51 @@ export class EvmSender {
     return { ...call, gas: (gas * GAS_MARGIN_PERCENT) / 100n };
   }
 
-  /** Signs with the owner's next nonce and records it; on a nonce race, signs again with the new next. */
+  /**
+   * Signs with the owner's next nonce and records it; on a nonce race, signs again with the new next. Within this
+   * process, one submission per owner at a time signs and records (the others queue, and start from the nonce after
+   * the last one recorded): twenty concurrent submissions cost twenty records, not two hundred refusals. Other
+   * processes still race, through compare-and-record.
+   */
   private async signAndRecord(
     account: PrivateKeyAccount,
     owner: NonceOwner,
+    ownerId: string,
     key: string,
     call: PreparedCall & { gas: bigint },
     next: number,
   ): Promise<Signed> {
     const fees = await this.client.estimateFeesPerGas();
-    let nonce = next;
-    for (let race = 0; race < MAX_NONCE_RACES; race++) {
-      const raw = await account.signTransaction({
-        type: 'eip1559',
-        chainId: this.options.chainId,
-        nonce,
-        ...call,
-        maxFeePerGas: fees.maxFeePerGas,
-        maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
-      });
-      const result = await owner.record({ key, nonce, hash: keccak256(raw), raw, mode: 'new' });
-      if (result.accepted) return { record: result.record, tx: raw };
-      if (result.record) return this.resend(account, owner, result.record);
-      if (result.abandoned) throw nothingSubmitted(key);
-      nonce = result.next;
-    }
-    throw new Error(`could not record a nonce for ${key} after ${MAX_NONCE_RACES} races`);
+    // Waiting for the turn is waiting on the others' progress: it heartbeats too.
+    const waiting = setInterval(heartbeat, HEARTBEAT_WHILE_WAITING_MS);
+    const result = await this.turns
+      .take(ownerId, async () => {
+        let nonce = Math.max(next, this.turns.nextNonce.get(ownerId) ?? 0);
+        for (let race = 0; race < MAX_NONCE_RACES; race++) {
+          heartbeat();
+          const raw = await account.signTransaction({
+            type: 'eip1559',
+            chainId: this.options.chainId,
+            nonce,
+            ...call,
+            maxFeePerGas: fees.maxFeePerGas,
+            maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
+          });
+          const recorded = await owner.record({ key, nonce, hash: keccak256(raw), raw, mode: 'new' });
+          if (recorded.accepted) this.turns.nextNonce.set(ownerId, nonce + 1);
+          if (recorded.accepted || recorded.settled || recorded.record || recorded.abandoned) return { recorded, raw };
+          nonce = recorded.next;
+          // Another process won this nonce: let the herd spread out before the next try.
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * Math.min(race + 1, 10)));
+        }
+        throw new Error(`could not record a nonce for ${key} after ${MAX_NONCE_RACES} races`);
+      })
+      .finally(() => clearInterval(waiting));
+    const { recorded, raw } = result;
+    if (recorded.accepted) return { record: recorded.record, tx: raw };
+    if (recorded.settled) return { settled: recorded.settled };
+    if (recorded.record) return this.resend(account, owner, recorded.record);
+    throw nothingSubmitted(key);
   }
 
   /**
@@ -181,7 +226,11 @@ export class EvmSender {
     const head = await this.client.getBlockNumber();
     const chainNonce = await this.client.getTransactionCount({ address: account.address, blockNumber: head });
     const mined = await this.minedVersion(record);
-    if (mined) return mined;
+    if (mined) {
+      if (head - mined.mined >= SETTLED_DEPTH) await this.settleQuietly(owner, record, mined.tx, mined.mined);
+      return mined;
+    }
+    heartbeat();
     const pending = await this.reader.transaction(latest.hash as Hex);
     if (!pending && chainNonce > record.nonce) {
       await this.assertSuperseded(account, record, head);
@@ -194,24 +243,41 @@ export class EvmSender {
     return { record, tx: latest.raw as Hex };
   }
 
-  /** The version of a record that is mined, if any: every version's receipt is read, the newest first. */
-  private async minedVersion(record: NonceRecord): Promise<Signed | undefined> {
+  /** The version of a record that is mined, if any, and its block: every version's receipt, the newest first. */
+  private async minedVersion(
+    record: NonceRecord,
+  ): Promise<{ record: NonceRecord; tx: Hex; mined: bigint } | undefined> {
     const receipt = await this.reader.newestReceipt(record.txs.map((t) => t.hash as Hex));
     const version = receipt && record.txs.find((t) => t.hash.toLowerCase() === receipt.transactionHash.toLowerCase());
-    return version ? { record, tx: version.raw as Hex, mined: true } : undefined;
+    return version ? { record, tx: version.raw as Hex, mined: receipt.blockNumber } : undefined;
+  }
+
+  /** Settles what the chain settled, at most every {@link SWEEP_EVERY_MS} per owner; never fails the submission. */
+  private async sweep(account: PrivateKeyAccount, owner: NonceOwner, ownerId: string): Promise<void> {
+    const now = Date.now();
+    if (now - (this.sweptAt.get(ownerId) ?? 0) < SWEEP_EVERY_MS) return;
+    this.sweptAt.set(ownerId, now);
+    heartbeat();
+    await settleDeepRecords(owner, this.reader, account.address).catch(() => this.sweptAt.delete(ownerId));
+  }
+
+  /** Tells the owner a version is mined deep; a failure only postpones it to the next sweep. */
+  private async settleQuietly(owner: NonceOwner, record: NonceRecord, tx: Hex, block: bigint): Promise<void> {
+    const mined = [{ key: record.key, hash: keccak256(tx), blockNumber: block.toString() }];
+    await owner.settle({ mined }).catch(() => undefined);
   }
 
   /**
    * The record's nonce is used and none of its versions is visible: only once that nonce was already used
-   * `SUPERSEDE_DEPTH` blocks ago, and still no version has a receipt, is the call signed again. In doubt, retry later.
+   * `SETTLED_DEPTH` blocks ago, and still no version has a receipt, is the call signed again. In doubt, retry later.
    */
   private async assertSuperseded(account: PrivateKeyAccount, record: NonceRecord, head: bigint): Promise<void> {
-    const deep = head > SUPERSEDE_DEPTH ? head - SUPERSEDE_DEPTH : 0n;
+    const deep = head > SETTLED_DEPTH ? head - SETTLED_DEPTH : 0n;
     const nonceThen = await this.client.getTransactionCount({ address: account.address, blockNumber: deep });
     if (nonceThen <= record.nonce || (await this.minedVersion(record))) {
       throw new NonceInDoubtError(
         `nonce ${record.nonce} of ${account.address} is used by a transaction that is none of ${record.key}'s ` +
-          `versions, less than ${SUPERSEDE_DEPTH} blocks deep: waiting before signing it again`,
+          `versions, less than ${SETTLED_DEPTH} blocks deep: waiting before signing it again`,
       );
     }
   }
@@ -224,63 +290,56 @@ export class EvmSender {
       const bumped = ((old ?? 0n) * FEE_BUMP_PERCENT) / 100n + 1n;
       return bumped > now ? bumped : now;
     };
-    const raw = await account.signTransaction({
-      type: 'eip1559',
-      chainId: this.options.chainId,
-      nonce: record.nonce,
-      to: previous.to!,
-      ...(previous.data ? { data: previous.data } : {}),
-      value: previous.value ?? 0n,
-      gas: previous.gas!,
+    const raw = await this.signAgain(account, latest.raw as Hex, record.nonce, {
       maxFeePerGas: bump(previous.maxFeePerGas, fees.maxFeePerGas),
       maxPriorityFeePerGas: bump(previous.maxPriorityFeePerGas, fees.maxPriorityFeePerGas),
     });
-    const result = await owner.record({
-      key: record.key,
-      nonce: record.nonce,
-      hash: keccak256(raw),
-      raw,
-      mode: 'replace',
-      replaces: latest.hash,
-    });
+    const replace = { key: record.key, nonce: record.nonce, hash: keccak256(raw), raw, replaces: latest.hash };
+    const result = await owner.record({ ...replace, mode: 'replace' });
+    if (!result.accepted && result.settled) return { settled: result.settled };
     const now = result.record ?? record;
     return { record: now, tx: now.txs[now.txs.length - 1].raw as Hex };
   }
 
   private async supersede(account: PrivateKeyAccount, owner: NonceOwner, record: NonceRecord): Promise<Signed> {
     const latest = record.txs[record.txs.length - 1];
-    const previous = parseTransaction(latest.raw as Hex);
     const chainNonce = await this.client.getTransactionCount({ address: account.address, blockTag: 'pending' });
     let { next } = await owner.lookup({ key: record.key, chainNonce });
     const fees = await this.client.estimateFeesPerGas();
     for (let race = 0; race < MAX_NONCE_RACES; race++) {
-      const raw = await account.signTransaction({
-        type: 'eip1559',
-        chainId: this.options.chainId,
-        nonce: next,
-        to: previous.to!,
-        ...(previous.data ? { data: previous.data } : {}),
-        value: previous.value ?? 0n,
-        gas: previous.gas!,
-        maxFeePerGas: fees.maxFeePerGas,
-        maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
-      });
-      const hash = keccak256(raw);
-      const result = await owner.record({
-        key: record.key,
-        nonce: next,
-        hash,
-        raw,
-        mode: 'supersede',
-        replaces: latest.hash,
-      });
+      heartbeat();
+      const raw = await this.signAgain(account, latest.raw as Hex, next, fees);
+      const resign = { key: record.key, nonce: next, hash: keccak256(raw), raw, replaces: latest.hash };
+      const result = await owner.record({ ...resign, mode: 'supersede' });
       if (result.accepted) return { record: result.record, tx: raw };
+      if (result.settled) return { settled: result.settled };
       if (result.record && result.record.txs[result.record.txs.length - 1].hash !== latest.hash) {
         return { record: result.record, tx: result.record.txs[result.record.txs.length - 1].raw as Hex };
       }
       next = result.next;
     }
     throw new Error(`could not re-sign ${record.key} after ${MAX_NONCE_RACES} nonce races`);
+  }
+
+  /** The same call as a signed version, with another nonce or other fees. */
+  private signAgain(
+    account: PrivateKeyAccount,
+    version: Hex,
+    nonce: number,
+    fees: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint },
+  ): Promise<Hex> {
+    const previous = parseTransaction(version);
+    return account.signTransaction({
+      type: 'eip1559',
+      chainId: this.options.chainId,
+      nonce,
+      to: previous.to!,
+      ...(previous.data ? { data: previous.data } : {}),
+      value: previous.value ?? 0n,
+      gas: previous.gas!,
+      maxFeePerGas: fees.maxFeePerGas,
+      maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
+    });
   }
 
   /**
@@ -292,9 +351,11 @@ export class EvmSender {
     const confirmedNonce = await this.client.getTransactionCount({ address: account.address, blockTag: 'latest' });
     if (confirmedNonce < record.nonce) {
       for (const hole of await owner.between(confirmedNonce, record.nonce)) {
+        heartbeat();
         await this.sendRaw(hole.txs[hole.txs.length - 1].raw as Hex).catch(() => undefined);
       }
     }
+    heartbeat();
     const hash = keccak256(raw);
     try {
       await this.sendRaw(raw);

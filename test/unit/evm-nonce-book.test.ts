@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { NonceBook, validateLookup, validateRecord } from '../../workflows/machine/nonce-book';
+import { NonceBook, validateLookup, validateRecord, validateSettle } from '../../workflows/machine/nonce-book';
 
 const AT = '2026-01-01T00:00:00.000Z';
 const hash = (n: number) => `0x${n.toString(16).padStart(64, '0')}`;
@@ -78,13 +78,59 @@ describe('the nonce book of one signer', () => {
     );
   });
 
-  it('forgets a record a week after its last signature, and keeps the sequence', () => {
+  it('keeps a record whose transaction is unresolved, bytes and all, however old it is', () => {
     const book = new NonceBook();
     book.record({ key: 'old', nonce: 0, hash: hash(1), raw: raw(1), mode: 'new' }, AT);
-    book.record({ key: 'new', nonce: 1, hash: hash(2), raw: raw(2), mode: 'new' }, '2026-01-07T00:00:00.000Z');
+    book.prune(Date.parse('2027-01-01T00:00:00.000Z'));
+    expect(book.state.records.old).toMatchObject({ nonce: 0, txs: [{ hash: hash(1), raw: raw(1) }] });
+    expect(book.between(0, 1).map((r) => r.key)).toEqual(['old']);
+  });
+
+  it('shrinks a settled record to a tombstone that answers a late retry, and forgets it a week later', () => {
+    const book = new NonceBook();
+    book.record({ key: 'a', nonce: 0, hash: hash(1), raw: raw(1), mode: 'new' }, AT);
+    book.record({ key: 'a', nonce: 0, hash: hash(2), raw: raw(2), mode: 'replace', replaces: hash(1) }, AT);
+    expect(book.settle({ mined: [{ key: 'a', hash: hash(2), blockNumber: '42' }] }, AT)).toEqual({ settled: ['a'] });
+    expect(book.state.records).toEqual({});
+    const settled = { key: 'a', nonce: 0, hash: hash(2), block: '42', replaces: hash(1) };
+    expect(book.lookup({ key: 'a', chainNonce: 0 }, AT)).toEqual({ next: 1, settled });
+    // A retry racing the settlement cannot sign a second transaction for the attempt.
+    expect(book.record({ key: 'a', nonce: 1, hash: hash(3), raw: raw(3), mode: 'new' }, AT)).toMatchObject({
+      accepted: false,
+      settled,
+    });
+    expect(book.between(0, 1)).toEqual([]);
+    book.prune(Date.parse('2026-01-07T00:00:00.000Z'));
+    expect(book.lookup({ key: 'a', chainNonce: 0 }, AT)).toMatchObject({ settled });
     book.prune(Date.parse('2026-01-08T00:00:01.000Z'));
-    expect(Object.keys(book.state.records)).toEqual(['new']);
-    expect(book.state.next).toBe(2);
+    expect(book.lookup({ key: 'a', chainNonce: 0 }, AT)).toEqual({ next: 1 });
+    expect(book.state.next).toBe(1);
+  });
+
+  it('settles a record found by the hash of its mined version, and ignores a hash that is none of its versions', () => {
+    const book = new NonceBook();
+    book.record({ key: 'a', nonce: 0, hash: hash(1), raw: raw(1), mode: 'new' }, AT);
+    expect(book.settle({ mined: [{ hash: hash(9), blockNumber: '1' }] }, AT)).toEqual({ settled: [] });
+    expect(book.settle({ mined: [{ key: 'a', hash: hash(9), blockNumber: '1' }] }, AT)).toEqual({ settled: [] });
+    expect(book.settle({ mined: [{ hash: hash(1), blockNumber: '7' }] }, AT)).toEqual({ settled: ['a'] });
+    expect(book.settle({ mined: [{ hash: hash(1), blockNumber: '7' }] }, AT)).toEqual({ settled: [] });
+  });
+
+  it('offers the records whose nonce the chain used deep down for settling, lowest first, once each at a nonce', () => {
+    const book = new NonceBook();
+    for (const n of [0, 1, 2, 3])
+      book.record({ key: `k${n}`, nonce: n, hash: hash(n + 1), raw: raw(n), mode: 'new' }, AT);
+    expect(book.unsettled(3, 2)).toEqual([
+      { key: 'k0', nonce: 0, hashes: [hash(1)] },
+      { key: 'k1', nonce: 1, hashes: [hash(2)] },
+    ]);
+    // k0's nonce went to a transaction that is none of its versions: kept (its attempt may sign again), not offered.
+    book.settle({ mined: [{ key: 'k1', hash: hash(2), blockNumber: '5' }], foreign: [{ key: 'k0', nonce: 0 }] }, AT);
+    expect(book.unsettled(3, 2).map((r) => r.key)).toEqual(['k2']);
+    expect(book.state.records.k0.txs).toHaveLength(1);
+    // Signed again with a new nonce, it is offered again once that nonce is deep.
+    book.record({ key: 'k0', nonce: 4, hash: hash(9), raw: raw(9), mode: 'supersede', replaces: hash(1) }, AT);
+    expect(book.unsettled(5, 9).map((r) => r.key)).toEqual(['k2', 'k3', 'k0']);
   });
 
   it('rejects a malformed record or lookup before it reaches the book, naming the field', () => {
@@ -99,5 +145,13 @@ describe('the nonce book of one signer', () => {
     expect(() => validateLookup({ key: 'k', chainNonce: -1 })).toThrow(
       'lookupNonce: needs a key and a chainNonce >= 0',
     );
+    expect(() => validateSettle({ mined: [{ hash: hash(1), blockNumber: '12' }] })).not.toThrow();
+    expect(() => validateSettle({ mined: [{ hash: '0x1', blockNumber: '12' }] })).toThrow(
+      'settleRecords: mined[0].hash',
+    );
+    expect(() => validateSettle({ mined: [{ hash: hash(1), blockNumber: '-1' }] })).toThrow(
+      'settleRecords: mined[0].blockNumber',
+    );
+    expect(() => validateSettle({ mined: [], foreign: [{ key: '', nonce: 1 }] })).toThrow('settleRecords: foreign[0]');
   });
 });

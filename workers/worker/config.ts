@@ -12,6 +12,11 @@ export { ConfigError } from '../../networks/config';
  */
 export const WorkerConfigSchema = z.object({
   SETTLE_TASK_QUEUE: z.string().min(1).default('settle'),
+  /**
+   * Where the nonce owners (`signerNonces`) run, default `<SETTLE_TASK_QUEUE>-nonces`: a backlog of action tasks must
+   * not delay the updates every submission makes. The worker polls it with a second Worker on the same connection.
+   */
+  SETTLE_NONCE_TASK_QUEUE: z.string().min(1).optional(),
   /** Path to the networks file (JSON): networks, finality defaults, signers. Without it, only `await` steps run. */
   SETTLE_CONFIG: z.string().min(1).optional(),
   SETTLE_LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
@@ -48,7 +53,7 @@ export interface TemporalSettings {
   temporalConnection: TemporalConnectionOptions;
 }
 
-export type WorkerConfig = z.output<typeof WorkerConfigSchema> & TemporalSettings;
+export type WorkerConfig = z.output<typeof WorkerConfigSchema> & { SETTLE_NONCE_TASK_QUEUE: string } & TemporalSettings;
 
 /**
  * The Temporal connection from an env object, through `@temporalio/envconfig` like the client: `TEMPORAL_ADDRESS`,
@@ -62,8 +67,10 @@ export function temporalSettings(env: Record<string, string | undefined>): Tempo
 
 /** @example const config = parseWorkerConfig(process.env); */
 export function parseWorkerConfig(env: Record<string, string | undefined>): WorkerConfig {
+  const parsed = parseOrThrow(WorkerConfigSchema, env, 'configuration', { error: ConfigError });
   return {
-    ...parseOrThrow(WorkerConfigSchema, env, 'configuration', { error: ConfigError }),
+    ...parsed,
+    SETTLE_NONCE_TASK_QUEUE: parsed.SETTLE_NONCE_TASK_QUEUE ?? `${parsed.SETTLE_TASK_QUEUE}-nonces`,
     ...temporalSettings(env),
   };
 }

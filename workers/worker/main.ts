@@ -1,15 +1,19 @@
 /**
- * `npm run worker`: runs crossNetworkAction workflows and their activities on SETTLE_TASK_QUEUE. Starts even when no
- * chain is reachable: plans made only of `await` steps need none.
+ * `npm run worker`: runs crossNetworkAction workflows and their activities on SETTLE_TASK_QUEUE, and the nonce owners
+ * (`signerNonces`) on SETTLE_NONCE_TASK_QUEUE with a second Worker on the same connection, so that a backlog of action
+ * tasks does not hold up the updates every submission makes. Starts even when no chain is reachable: plans made only
+ * of `await` steps need none.
  */
 import path from 'node:path';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../../activities';
 import { parseWorkerConfig, type WorkerConfig } from './config';
 import { loadNetworks } from '../../networks/load';
 
 export interface RunningWorker {
   worker: Worker;
+  /** The nonce owners' Worker (absent when they share SETTLE_TASK_QUEUE). */
+  nonceWorker?: Worker;
   done: Promise<void>;
   shutdown(): Promise<void>;
 }
@@ -18,27 +22,49 @@ export async function startWorker(config: WorkerConfig, deps?: ActivityDeps): Pr
   // The networks file (and every signer's key) is checked before anything connects: a config error comes first.
   const networks = deps ?? (await loadNetworks(config));
   const connection = await NativeConnection.connect(config.temporalConnection);
-  const worker = await Worker.create({
-    connection,
-    namespace: config.TEMPORAL_NAMESPACE,
-    taskQueue: config.SETTLE_TASK_QUEUE,
-    workflowsPath: path.resolve(__dirname, '../../workflows'),
-    activities: createActivities({
-      ...networks,
-      ...(config.SETTLE_WEBHOOK_SECRET
-        ? { webhook: { secret: config.SETTLE_WEBHOOK_SECRET, defaultUrl: config.SETTLE_WEBHOOK_URL } }
-        : {}),
-    }),
-  });
-  const done = worker.run().finally(() => connection.close());
-  return {
-    worker,
-    done,
-    async shutdown() {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await done;
-    },
-  };
+  const base = { connection, namespace: config.TEMPORAL_NAMESPACE };
+  try {
+    const workflowBundle = await bundleWorkflowCode({ workflowsPath: path.resolve(__dirname, '../../workflows') });
+    const worker = await Worker.create({
+      ...base,
+      taskQueue: config.SETTLE_TASK_QUEUE,
+      workflowBundle,
+      activities: createActivities({
+        ...networks,
+        ...(config.SETTLE_WEBHOOK_SECRET
+          ? { webhook: { secret: config.SETTLE_WEBHOOK_SECRET, defaultUrl: config.SETTLE_WEBHOOK_URL } }
+          : {}),
+      }),
+    });
+    // The owners are workflows only: no activities on their queue.
+    const nonceWorker =
+      config.SETTLE_NONCE_TASK_QUEUE !== config.SETTLE_TASK_QUEUE
+        ? await Worker.create({ ...base, taskQueue: config.SETTLE_NONCE_TASK_QUEUE, workflowBundle })
+        : undefined;
+    const workers = nonceWorker ? [worker, nonceWorker] : [worker];
+    const done = Promise.all(
+      // One stopping (a fatal error, or the SDK's own SIGINT/SIGTERM handling) stops the other.
+      workers.map((w) => w.run().finally(() => workers.forEach(stop))),
+    )
+      .then(() => undefined)
+      .finally(() => connection.close());
+    return {
+      worker,
+      ...(nonceWorker ? { nonceWorker } : {}),
+      done,
+      async shutdown() {
+        workers.forEach(stop);
+        await done;
+      },
+    };
+  } catch (error) {
+    await connection.close();
+    throw error;
+  }
+}
+
+function stop(worker: Worker): void {
+  if (worker.getState() === 'RUNNING') worker.shutdown();
 }
 
 if (require.main === module) {
@@ -47,7 +73,8 @@ if (require.main === module) {
   startWorker(config)
     .then((running) => {
       process.stdout.write(
-        `settle worker: task queue "${config.SETTLE_TASK_QUEUE}" on ${config.TEMPORAL_ADDRESS} (${config.TEMPORAL_NAMESPACE})\n`,
+        `settle worker: task queue "${config.SETTLE_TASK_QUEUE}", nonce owners on "${config.SETTLE_NONCE_TASK_QUEUE}", ` +
+          `on ${config.TEMPORAL_ADDRESS} (${config.TEMPORAL_NAMESPACE})\n`,
       );
       // The SDK shuts the worker down on SIGINT/SIGTERM by itself; exit once it has drained.
       return running.done;

@@ -1,11 +1,16 @@
 /**
- * The nonce book of one (network, signer): which nonce is next, and every signed transaction, keyed by step attempt.
- * Pure: the `signerNonces` entity workflow only wires it to updates and queries and continues as new.
+ * The nonce book of one (chain, signer): which nonce is next, every signed transaction still unresolved, keyed by step
+ * attempt, and a small tombstone of each settled one. Pure: the `signerNonces` entity workflow only wires it to
+ * updates and queries and continues as new.
  *
  * Nonces are assigned compare-and-record: the submit activity signs with the `next` nonce it read, and the record is
  * accepted only if that nonce is still `next`. No nonce is ever allocated without a signed transaction behind it, so a
  * crash cannot leave a hole in the sequence; a hole on chain (a dropped transaction) is repaired by rebroadcasting
  * the recorded transactions below the one being sent.
+ *
+ * The book stays small: a record keeps its signed bytes until the sender reports one of its versions mined deep in the
+ * chain (`settle`); it then shrinks to a tombstone (key, nonce, hash) that answers a late retry of its attempt for a
+ * week, and is forgotten. A record nobody settles is never forgotten.
  */
 
 export interface SignedTx {
@@ -16,12 +21,26 @@ export interface SignedTx {
 }
 
 export interface NonceRecord {
-  /** `${actionId}/${stepId}/${attempt}/${operation|compensation}`: one record per step attempt. */
+  /** `<actionId>/<firstRunId>/<step>/<attempt>/<for>` (legacy `<actionId>/<step>/<attempt>/<for>`): one per attempt. */
   key: string;
   nonce: number;
   /** Every version signed for this attempt: the original, then fee bumps (same nonce) or a re-sign (new nonce). */
   txs: SignedTx[];
+  /** Set to `nonce` when that nonce was found used deep in the chain by none of the versions: not offered to settle. */
+  foreignAt?: number;
 }
+
+/** A settled record: the version that was mined, without its bytes. */
+export interface SettledRecord {
+  key: string;
+  nonce: number;
+  hash: string;
+  /** The block it was mined in (decimal). */
+  block: string;
+  /** The version it replaced, when the mined one is a fee bump or a re-sign. */
+  replaces?: string;
+}
+type Tombstone = Omit<SettledRecord, 'key'> & { at: string };
 
 export interface LookupInput {
   key: string;
@@ -35,9 +54,13 @@ export interface LookupInput {
 }
 export interface LookupResult {
   record?: NonceRecord;
+  /** The attempt's transaction is mined: the answer, without signing or sending anything. */
+  settled?: SettledRecord;
   next: number;
   /** The key has no record and never will (closed by `abandonIfAbsent`). */
   abandoned?: boolean;
+  /** This book was handed over to the owner with this workflow id: it records nothing more. */
+  movedTo?: string;
 }
 
 export interface RecordInput {
@@ -55,16 +78,44 @@ export interface RecordInput {
 }
 export type RecordResult =
   | { accepted: true; record: NonceRecord }
-  | { accepted: false; next: number; record?: NonceRecord; reason: string; abandoned?: boolean };
+  | {
+      accepted: false;
+      next: number;
+      record?: NonceRecord;
+      settled?: SettledRecord;
+      reason: string;
+      abandoned?: boolean;
+    };
+
+/** What the sender learnt from the chain about records whose nonce is used deep down (see {@link NonceBook.unsettled}). */
+export interface SettleInput {
+  /** A version of a record is mined at least the settling depth deep. `key` absent: the record is found by hash. */
+  mined: { key?: string; hash: string; blockNumber: string }[];
+  /** The record's nonce was used, deep down, by a transaction that is none of its versions. */
+  foreign?: { key: string; nonce: number }[];
+}
+/** A record whose nonce the chain used deep down: whether one of its versions did is for the sender to read. */
+export interface UnsettledRecord {
+  key: string;
+  nonce: number;
+  hashes: string[];
+}
 
 export interface NonceBookState {
   next: number;
+  /** Unresolved records, with their signed bytes. */
   records: Record<string, NonceRecord>;
   /** Keys closed without a record (see {@link LookupInput.abandonIfAbsent}), with when. */
   abandoned?: Record<string, string>;
+  /** Settled records by key, with when they were settled (or last asked for). */
+  settled?: Record<string, Tombstone>;
+  /** Handed over to the owner with this workflow id (a book kept under an older scope). */
+  movedTo?: string;
+  /** Workflow ids of the owners whose books were merged into this one. */
+  adopted?: string[];
 }
 
-/** Records are kept this long: a retry of a step attempt arrives within minutes, not weeks. */
+/** A settled attempt is retried within minutes (hours if workers are down), not weeks: its tombstone is kept a week. */
 const RETENTION_MS = 7 * 24 * 3600_000;
 
 /** The nonce book of one signer: the rules, with no Temporal, so they are tested on its own. */
@@ -72,32 +123,46 @@ export class NonceBook {
   constructor(readonly state: NonceBookState = { next: 0, records: {} }) {}
 
   lookup(input: LookupInput, at = ''): LookupResult {
-    this.state.next = Math.max(this.state.next, input.chainNonce);
-    const record = this.state.records[input.key];
-    if (!record && input.abandonIfAbsent) (this.state.abandoned ??= {})[input.key] ??= at;
-    const abandoned = !record && this.state.abandoned?.[input.key] !== undefined;
-    return { ...(record ? { record } : {}), next: this.state.next, ...(abandoned ? { abandoned } : {}) };
+    const { state } = this;
+    state.next = Math.max(state.next, input.chainNonce);
+    const record = state.records[input.key];
+    const settled = this.settledRecord(input.key, at);
+    if (!record && !settled && input.abandonIfAbsent && !state.movedTo) (state.abandoned ??= {})[input.key] ??= at;
+    const abandoned = !record && !settled && state.abandoned?.[input.key] !== undefined;
+    return {
+      ...(record ? { record } : {}),
+      ...(settled ? { settled } : {}),
+      next: state.next,
+      ...(abandoned ? { abandoned } : {}),
+      ...(state.movedTo ? { movedTo: state.movedTo } : {}),
+    };
   }
 
   record(input: RecordInput, at: string): RecordResult {
-    if (this.state.abandoned?.[input.key] !== undefined) {
-      return { accepted: false, next: this.state.next, reason: 'this step attempt was abandoned', abandoned: true };
-    }
-    const existing = this.state.records[input.key];
-    const tx: SignedTx = { hash: input.hash, raw: input.raw, signedAt: at };
-    const refuse = (reason: string): RecordResult => ({
+    const { state } = this;
+    const existing = state.records[input.key];
+    const settled = this.settledRecord(input.key, at);
+    const refuse = (reason: string, extra: { abandoned?: true } = {}): RecordResult => ({
       accepted: false,
-      next: this.state.next,
+      next: state.next,
       ...(existing ? { record: existing } : {}),
+      ...(settled ? { settled } : {}),
       reason,
+      ...extra,
     });
+    if (state.movedTo) return refuse(`this nonce book moved to ${state.movedTo}`);
+    if (settled) return refuse('this step attempt is settled: its transaction is mined');
+    if (state.abandoned?.[input.key] !== undefined) {
+      return refuse('this step attempt was abandoned', { abandoned: true });
+    }
+    const tx: SignedTx = { hash: input.hash, raw: input.raw, signedAt: at };
     const latest = existing?.txs[existing.txs.length - 1];
     if (input.mode === 'new') {
       if (existing) return refuse('this step attempt already has a signed transaction');
-      if (input.nonce !== this.state.next) return refuse(`nonce ${input.nonce} is not next (${this.state.next})`);
+      if (input.nonce !== state.next) return refuse(`nonce ${input.nonce} is not next (${state.next})`);
       const record: NonceRecord = { key: input.key, nonce: input.nonce, txs: [tx] };
-      this.state.records[input.key] = record;
-      this.state.next++;
+      state.records[input.key] = record;
+      state.next++;
       return { accepted: true, record };
     }
     if (!existing || !latest) return refuse('no transaction to replace for this step attempt');
@@ -106,12 +171,41 @@ export class NonceBook {
     if (input.mode === 'replace') {
       if (input.nonce !== existing.nonce) return refuse(`a replacement must reuse nonce ${existing.nonce}`);
     } else {
-      if (input.nonce !== this.state.next) return refuse(`nonce ${input.nonce} is not next (${this.state.next})`);
+      if (input.nonce !== state.next) return refuse(`nonce ${input.nonce} is not next (${state.next})`);
       existing.nonce = input.nonce;
-      this.state.next++;
+      delete existing.foreignAt;
+      state.next++;
     }
     existing.txs.push(tx);
     return { accepted: true, record: existing };
+  }
+
+  /** Settled records shrink to tombstones; records whose nonce went to someone else are marked, and kept. */
+  settle(input: SettleInput, at: string): { settled: string[] } {
+    const { records } = this.state;
+    const settled: string[] = [];
+    for (const { key, hash, blockNumber } of input.mined) {
+      const record = key ? records[key] : Object.values(records).find((r) => r.txs.some((tx) => tx.hash === hash));
+      const index = record ? record.txs.findIndex((tx) => tx.hash === hash) : -1;
+      if (!record || index < 0) continue;
+      const replaces = index > 0 ? { replaces: record.txs[index - 1].hash } : {};
+      (this.state.settled ??= {})[record.key] = { nonce: record.nonce, hash, block: blockNumber, ...replaces, at };
+      delete records[record.key];
+      settled.push(record.key);
+    }
+    for (const { key, nonce } of input.foreign ?? []) {
+      if (records[key]?.nonce === nonce) records[key].foreignAt = nonce;
+    }
+    return { settled };
+  }
+
+  /** Unresolved records whose nonce is below `below` (the signer's nonce deep in the chain), lowest first. */
+  unsettled(below: number, limit: number): UnsettledRecord[] {
+    return Object.values(this.state.records)
+      .filter((r) => r.nonce < below && r.foreignAt !== r.nonce)
+      .sort((a, b) => a.nonce - b.nonce)
+      .slice(0, limit)
+      .map((r) => ({ key: r.key, nonce: r.nonce, hashes: r.txs.map((tx) => tx.hash) }));
   }
 
   between(from: number, to: number): NonceRecord[] {
@@ -120,14 +214,51 @@ export class NonceBook {
       .sort((a, b) => a.nonce - b.nonce);
   }
 
+  /** Hands the book over to another owner: from now on it records nothing. Returns what the other owner adopts. */
+  retire(movedTo: string): NonceBookState {
+    this.state.movedTo ??= movedTo;
+    return this.state;
+  }
+
+  /**
+   * Merges the book of an owner kept under an older scope, once per owner. Its records are kept as they are, even one
+   * whose nonce this book also gave out (two scopes for one chain did that): the sender finds such a nonce used by
+   * another transaction and signs the loser again with a new nonce.
+   */
+  adopt(from: string, book: NonceBookState): { adopted: boolean } {
+    const { state } = this;
+    if (state.adopted?.includes(from)) return { adopted: false };
+    state.next = Math.max(state.next, book.next);
+    for (const [key, record] of Object.entries(book.records)) {
+      if (!state.records[key] && !state.settled?.[key]) state.records[key] = record;
+    }
+    for (const [key, tombstone] of Object.entries(book.settled ?? {})) {
+      if (!state.records[key]) (state.settled ??= {})[key] ??= tombstone;
+    }
+    for (const [key, when] of Object.entries(book.abandoned ?? {})) {
+      if (!state.records[key]) (state.abandoned ??= {})[key] ??= when;
+    }
+    (state.adopted ??= []).push(from);
+    return { adopted: true };
+  }
+
+  /** Forgets tombstones and closed keys a week old. Unresolved records are kept, bytes and all. */
   prune(nowMs: number): void {
-    for (const [key, record] of Object.entries(this.state.records)) {
-      const last = record.txs[record.txs.length - 1];
-      if (last && nowMs - Date.parse(last.signedAt) > RETENTION_MS) delete this.state.records[key];
+    for (const map of [this.state.settled, this.state.abandoned]) {
+      for (const [key, value] of Object.entries(map ?? {})) {
+        const at = typeof value === 'string' ? value : value.at;
+        if (nowMs - Date.parse(at) > RETENTION_MS) delete map![key];
+      }
     }
-    for (const [key, at] of Object.entries(this.state.abandoned ?? {})) {
-      if (nowMs - Date.parse(at) > RETENTION_MS) delete this.state.abandoned![key];
-    }
+  }
+
+  /** A key's tombstone as a settled record; asking for it keeps it another week. */
+  private settledRecord(key: string, at: string): SettledRecord | undefined {
+    const tombstone = this.state.settled?.[key];
+    if (!tombstone) return undefined;
+    if (at) tombstone.at = at;
+    const { at: _at, ...rest } = tombstone;
+    return { key, ...rest };
   }
 }
 
@@ -144,4 +275,23 @@ export function validateRecord(input: RecordInput): void {
 export function validateLookup(input: LookupInput): void {
   if (!input?.key || !Number.isSafeInteger(input.chainNonce) || input.chainNonce < 0)
     throw new Error('lookupNonce: needs a key and a chainNonce >= 0');
+}
+
+/** Rejects a `settleRecords` whose hashes, block numbers or keys are malformed, naming the entry. */
+export function validateSettle(input: SettleInput): void {
+  if (!Array.isArray(input?.mined)) throw new Error('settleRecords: mined must be a list');
+  input.mined.forEach((mined, i) => {
+    if (!/^0x[0-9a-fA-F]{64}$/.test(mined?.hash)) throw new Error(`settleRecords: mined[${i}].hash must be a tx hash`);
+    if (!/^\d+$/.test(mined.blockNumber)) throw new Error(`settleRecords: mined[${i}].blockNumber must be decimal`);
+  });
+  (input.foreign ?? []).forEach((foreign, i) => {
+    if (!foreign?.key || !Number.isSafeInteger(foreign.nonce) || foreign.nonce < 0)
+      throw new Error(`settleRecords: foreign[${i}] needs a key and a nonce >= 0`);
+  });
+}
+
+/** Rejects an `adoptNonceBook` without the old owner's id or a book. */
+export function validateAdopt(input: { from: string; book: NonceBookState }): void {
+  if (!input?.from || !Number.isSafeInteger(input.book?.next) || typeof input.book.records !== 'object')
+    throw new Error('adoptNonceBook: needs the old owner (from) and its book (next, records)');
 }

@@ -1,0 +1,214 @@
+/**
+ * The nonce owners as they run in production: `signerNonces` workflows on their own task queue of a real Temporal
+ * server (the worker process's two Workers), reached by the EVM adapter through a Temporal client, on a real hardhat
+ * chain. Many submissions at once on one signer, two network entries for one chain, an owner kept under the old
+ * scope, settling, and heartbeats.
+ */
+import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
+import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporalio/testing';
+import { keccak256, type Hex } from 'viem';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import type { SubmitStepInput } from '../../contract/activity-io';
+import { DEV_KEYS, rpc, startChain, startIntervalMining, type RunningChain } from '../../devnet/chains';
+import { EvmAdapter } from '../../networks/evm/adapter';
+import { temporalNonceOwners, type NonceOwnerFactory } from '../../networks/evm/nonce-owner';
+import { legacyNonceScope, nonceBookQuery, nonceScope, signerNoncesWorkflowId } from '../../workflows/signer-nonces';
+import { startWorker, type RunningWorker } from '../../workers/worker/main';
+import { parseWorkerConfig } from '../../workers/worker/config';
+import { BRIDGE, freePort, waitFor } from '../support/chains';
+import { createTestWorker, startTestServer, uniqueId } from '../support/temporal';
+
+let env: TestWorkflowEnvironment;
+let chain: RunningChain;
+let worker: RunningWorker;
+let owners: NonceOwnerFactory;
+let genesis: Hex;
+const taskQueue = uniqueId('nonces');
+
+beforeAll(async () => {
+  [env, chain] = await Promise.all([
+    startTestServer(),
+    freePort().then((port) => startChain({ name: 'chainA', chainId: 31337, port, blockTimeMs: 500 })),
+  ]);
+  await startIntervalMining(chain);
+  genesis = (await rpc<{ hash: Hex }>(chain.rpcUrl, 'eth_getBlockByNumber', ['0x0', false])).hash;
+  // The worker process's own wiring: actions on `taskQueue`, nonce owners on `<taskQueue>-nonces`.
+  const config = parseWorkerConfig({ TEMPORAL_ADDRESS: env.address, SETTLE_TASK_QUEUE: taskQueue });
+  expect(config.SETTLE_NONCE_TASK_QUEUE).toBe(`${taskQueue}-nonces`);
+  worker = await startWorker(config, { networks: {}, adapters: {} });
+  owners = temporalNonceOwners(env.client, config.SETTLE_NONCE_TASK_QUEUE);
+}, 180_000);
+
+afterAll(async () => {
+  await worker?.shutdown().catch(() => undefined);
+  await Promise.all([env?.teardown(), chain?.stop()]);
+}, 60_000);
+
+function adapter(network = 'chainA', nonceOwners = owners) {
+  return new EvmAdapter({
+    network,
+    chainId: 31337,
+    rpcUrls: [chain.rpcUrl],
+    send: true,
+    signers: { bridge: DEV_KEYS.bridge },
+    nonceOwners,
+  });
+}
+
+function payment(actionId: string, to: Hex = privateKeyToAccount(generatePrivateKey()).address): SubmitStepInput {
+  return {
+    actionId,
+    stepId: 'pay',
+    network: 'chainA',
+    attempt: 1,
+    for: 'operation',
+    operation: { kind: 'evm.transfer', signer: 'bridge', to, value: '1' },
+    context: { actionId, steps: {} },
+    nonceKey: `${actionId}/run-1/pay/1/operation`,
+  };
+}
+
+const receipt = (hash: string) =>
+  rpc<{ status: string; blockNumber: string } | null>(chain.rpcUrl, 'eth_getTransactionReceipt', [hash]);
+const nonceOf = (tag: 'latest' | 'pending') =>
+  rpc<string>(chain.rpcUrl, 'eth_getTransactionCount', [BRIDGE, tag]).then(Number);
+const ownerId = () => signerNoncesWorkflowId(nonceScope(31337, genesis), BRIDGE);
+
+async function allMined(refs: string[]): Promise<void> {
+  await waitFor(`${refs.length} transactions to be mined`, async () => {
+    const receipts = await Promise.all(refs.map(receipt));
+    return receipts.every((r) => r?.status === '0x1');
+  });
+}
+
+it('gives twenty concurrent submissions on one signer distinct consecutive nonces, and all are mined', async () => {
+  const evm = adapter();
+  const before = await nonceOf('pending');
+  const results = await Promise.all(Array.from({ length: 20 }, (_, i) => evm.submit(payment(uniqueId(`crowd${i}`)))));
+  const nonces = results.map((r) => r.output!.nonce as number).sort((a, b) => a - b);
+  expect(nonces).toEqual(Array.from({ length: 20 }, (_, i) => before + i));
+  await allMined(results.map((r) => r.ref));
+  // One owner for the signer on this chain, on the owners' own task queue.
+  const description = await env.client.workflow.getHandle(ownerId()).describe();
+  expect(description.taskQueue).toBe(`${taskQueue}-nonces`);
+});
+
+it('gives two network entries for one chain one owner: their submissions never share a nonce', async () => {
+  const [a, b] = [adapter('chainA'), adapter('chainA-archive')];
+  const before = await nonceOf('pending');
+  const results = await Promise.all(
+    Array.from({ length: 6 }, (_, i) => (i % 2 ? a : b).submit(payment(uniqueId(`twin${i}`)))),
+  );
+  const nonces = results.map((r) => r.output!.nonce as number).sort((x, y) => x - y);
+  expect(nonces).toEqual(Array.from({ length: 6 }, (_, i) => before + i));
+  await allMined(results.map((r) => r.ref));
+});
+
+it('hands an owner kept under the old scope (network name) over to the chain scope, unresolved records and all', async () => {
+  // An owner started by an earlier release, under `chainB:<genesis>` (a network entry of its own), holding a signed
+  // transaction it never broadcast: its nonce is taken, and its attempt may still be retried.
+  // (Old owners run on the actions' task queue, where the worker still serves them.)
+  const legacy = temporalNonceOwners(env.client, taskQueue)(legacyNonceScope('chainB', genesis), BRIDGE);
+  const old = payment(uniqueId('legacy'));
+  const nonce = await nonceOf('pending');
+  const account = privateKeyToAccount(DEV_KEYS.bridge);
+  const raw = await account.signTransaction({
+    type: 'eip1559',
+    chainId: 31337,
+    nonce,
+    to: (old.operation as { to: Hex }).to,
+    value: 1n,
+    gas: 21_000n,
+    maxFeePerGas: 10_000_000_000n,
+    maxPriorityFeePerGas: 1_000_000_000n,
+  });
+  await legacy.lookup({ key: old.nonceKey!, chainNonce: nonce });
+  const recorded = await legacy.record({ key: old.nonceKey!, nonce, hash: keccak256(raw), raw, mode: 'new' });
+  expect(recorded.accepted).toBe(true);
+
+  // The next submission through `chainB` moves that book to the chain's owner first: the new transaction gets the next
+  // nonce, and the old one is broadcast to fill the hole below it.
+  const evm = adapter('chainB');
+  const fresh = await evm.submit(payment(uniqueId('after-move')));
+  expect(fresh.output!.nonce).toBe(nonce + 1);
+  // A retry of the old attempt finds its record with the new owner: the same transaction, never a second one.
+  const retried = await evm.submit({ ...old, network: 'chainB' });
+  expect(retried.ref).toBe(keccak256(raw));
+  await allMined([fresh.ref, retried.ref]);
+
+  // The old owner records nothing more; the new one remembers whom it adopted.
+  const late = await legacy.record({ key: 'late/attempt', nonce: nonce + 5, hash: keccak256(raw), raw, mode: 'new' });
+  expect(late).toMatchObject({ accepted: false, reason: expect.stringContaining('moved to') });
+  const summary = await env.client.workflow.getHandle(ownerId()).query(nonceBookQuery);
+  expect(summary.adopted).toEqual([signerNoncesWorkflowId(legacyNonceScope('chainB', genesis), BRIDGE)]);
+});
+
+it('settles what is mined deep: the owner keeps a tombstone, not the bytes, and a late retry gets the same answer', async () => {
+  const evm = adapter();
+  const input = payment(uniqueId('settled'));
+  const first = await evm.submit(input);
+  await allMined([first.ref]);
+  // Real blocks (hardhat_mine's reserved blocks answer historical nonce reads with the genesis state).
+  for (let i = 0; i < 16; i++) await rpc(chain.rpcUrl, 'evm_mine');
+  const handle = env.client.workflow.getHandle(ownerId());
+  const before = await handle.query(nonceBookQuery);
+  expect(before.records).toBeGreaterThanOrEqual(1);
+  // Any submission on the signer settles, by their receipts, records whose nonce the chain used 12 blocks ago.
+  const lookup = () => owners(nonceScope(31337, genesis), BRIDGE).lookup({ key: input.nonceKey!, chainNonce: 0 });
+  const sweepers: string[] = [];
+  while (!(await lookup()).settled && sweepers.length < 4) {
+    sweepers.push((await adapter().submit(payment(uniqueId('sweeper')))).ref);
+  }
+  expect((await lookup()).settled).toMatchObject({ hash: first.ref, nonce: first.output!.nonce });
+  // What is left unresolved is only what is not deep yet: the sweepers' own transactions.
+  const after = await handle.query(nonceBookQuery);
+  expect(after.records).toBeLessThanOrEqual(sweepers.length);
+  expect(after.settled).toBeGreaterThanOrEqual(before.settled + before.records);
+  const pending = await nonceOf('pending');
+  const again = await evm.submit(input);
+  expect(again).toMatchObject({ ref: first.ref, output: { nonce: first.output!.nonce } });
+  expect(await nonceOf('pending')).toBe(pending);
+  await allMined(sweepers);
+});
+
+it('heartbeats between its round trips when it submits inside an activity', async () => {
+  const activity = new MockActivityEnvironment();
+  let heartbeats = 0;
+  activity.on('heartbeat', () => heartbeats++);
+  const result = (await activity.run(() => adapter().submit(payment(uniqueId('alive'))))) as { ref: string };
+  expect(heartbeats).toBeGreaterThanOrEqual(3);
+  await allMined([result.ref]);
+});
+
+it('applies every update of an owner whose worker stalls: past ten in flight, the server refuses and they are sent again', async () => {
+  // A client that gives up after two tries (the default one retries for ~40 s before the refusal reaches the sender).
+  const connection = await Connection.connect({
+    address: env.address,
+    interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 2 }))],
+  });
+  const queue = uniqueId('stalled');
+  const owner = temporalNonceOwners(new Client({ connection }), queue)('eip155-1:stalled', BRIDGE);
+  let stalled = await createTestWorker(env, { networks: {}, adapters: {} }, { taskQueue: queue });
+  let running = stalled.run();
+  const { next } = await owner.lookup({ key: 'first', chainNonce: 0 });
+  stalled.shutdown();
+  await running;
+  const hash = (n: number) => `0x${n.toString(16).padStart(64, '0')}`;
+  // Twenty submissions at once while no worker runs the owner: the first ten wait, the others are refused.
+  const records = Promise.allSettled(
+    Array.from({ length: 20 }, (_, i) =>
+      owner.record({ key: `stalled/${i}`, nonce: next, hash: hash(i + 1), raw: '0x02', mode: 'new' }),
+    ),
+  );
+  await new Promise((resolve) => setTimeout(resolve, 5_000));
+  stalled = await createTestWorker(env, { networks: {}, adapters: {} }, { taskQueue: queue });
+  running = stalled.run();
+  const results = await records;
+  stalled.shutdown();
+  await running;
+  await connection.close();
+  expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+  // One of them got the nonce; every other was refused by the book (not by the server) and told the next one.
+  const answers = results.map((r) => (r as PromiseFulfilledResult<{ accepted: boolean }>).value);
+  expect(answers.filter((a) => a.accepted)).toHaveLength(1);
+}, 120_000);
