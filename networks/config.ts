@@ -50,6 +50,26 @@ export const NetworksFileSchema = z
   .strictObject({
     networks: z.record(NetworkNameSchema, z.discriminatedUnion('kind', [EvmNetworkConfigSchema])),
     signers: z.record(SignerNameSchema, SignerSourceSchema).default({}),
+    /**
+     * Whose claims this deployment trusts. With `verifyClaims`, a signal's claim that would move an EVM step forward is
+     * applied at once only when signed (Ed25519) by a source trusted for the step's network; otherwise the workflow
+     * reads the chain itself first. `sources`: name (a claim's `source` is the name or `<name>:<anything>`) → hex
+     * public key, and the networks it may report on (all if absent). Public facts: recorded in each action's history.
+     */
+    trust: z
+      .strictObject({
+        verifyClaims: z.boolean().default(true),
+        sources: z
+          .record(
+            z.string().regex(/^[A-Za-z][A-Za-z0-9_-]*$/, 'must be a source name (letters, digits, _ -)'),
+            z.strictObject({
+              publicKey: z.string().regex(/^(0x)?[0-9a-fA-F]{64}$/, 'must be a 32-byte Ed25519 public key in hex'),
+              networks: z.array(NetworkNameSchema).min(1).optional(),
+            }),
+          )
+          .default({}),
+      })
+      .optional(),
     /** Fault injection for crash tests only: SIGKILL the worker right after its first broadcast (once per marker file). */
     faults: z.strictObject({ killAfterBroadcastMarker: z.string().min(1).optional() }).optional(),
   })

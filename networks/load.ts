@@ -30,7 +30,7 @@ export async function loadNetworks(config: WorkerConfig, options: LoadNetworksOp
 export function buildNetworks(
   file: NetworksFile & { baseDir?: string },
   config: Pick<WorkerConfig, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE' | 'SETTLE_TASK_QUEUE'> &
-    Partial<Pick<WorkerConfig, 'temporalConnection' | 'SETTLE_NONCE_TASK_QUEUE'>>,
+    Partial<Pick<WorkerConfig, 'temporalConnection' | 'SETTLE_NONCE_TASK_QUEUE' | 'dataConverter'>>,
   options: LoadNetworksOptions = {},
 ): ActivityDeps {
   const env = options.env ?? process.env;
@@ -47,6 +47,7 @@ export function buildNetworks(
         new Client({
           connection: Connection.lazy(config.temporalConnection ?? { address: config.TEMPORAL_ADDRESS }),
           namespace: config.TEMPORAL_NAMESPACE,
+          ...(config.dataConverter ? { dataConverter: config.dataConverter } : {}),
         }),
       // A caller that names one task queue (tests, tools) gets its owners started there; the worker names its own.
       config.SETTLE_NONCE_TASK_QUEUE ?? config.SETTLE_TASK_QUEUE,
@@ -71,7 +72,7 @@ export function buildNetworks(
         : {}),
     });
   }
-  return { networks, adapters };
+  return { networks, adapters, ...(file.trust ? { trust: file.trust } : {}) };
 }
 
 /** The record the workflow reads (once per run): polling follows the block time unless configured. */

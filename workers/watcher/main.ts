@@ -16,7 +16,11 @@ export { parseWatcherConfig } from './config';
 export async function runWatcher(config: WatcherConfig, logger: Logger): Promise<RunningChainWatcher> {
   const networks = loadWatchedNetworks(config);
   const connection = Connection.lazy(config.temporalConnection);
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const client = new Client({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    ...(config.dataConverter ? { dataConverter: config.dataConverter } : {}),
+  });
   const sign = config.SETTLE_WATCH_SIGNING_KEY_FILE ? loadClaimSigner(config.SETTLE_WATCH_SIGNING_KEY_FILE) : undefined;
   const watcher = await startChainWatcher(config, { client, networks, logger, ...(sign ? { sign } : {}) });
   logger.info('watcher started', {

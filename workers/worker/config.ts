@@ -1,3 +1,4 @@
+import type { DataConverter } from '@temporalio/common';
 import { z } from 'zod';
 import { resolveTemporalConnection, type TemporalConnectionOptions } from '../../client/config';
 import { parseOrThrow } from '../../contract/validation';
@@ -17,6 +18,12 @@ export const WorkerConfigSchema = z.object({
    * not delay the updates every submission makes. The worker polls it with a second Worker on the same connection.
    */
   SETTLE_NONCE_TASK_QUEUE: z.string().min(1).optional(),
+  /**
+   * Route each network's submissions and checks to its own task queue (`<SETTLE_TASK_QUEUE>/<network>`), which this
+   * worker polls for the networks it holds and may send on: `true` (default) or `false` (every activity on
+   * SETTLE_TASK_QUEUE, as before). Read by each new action once.
+   */
+  SETTLE_ROUTE_BY_NETWORK: z.enum(['true', 'false'], { error: 'must be true or false' }).default('true'),
   /** Path to the networks file (JSON): networks, finality defaults, signers. Without it, only `await` steps run. */
   SETTLE_CONFIG: z.string().min(1).optional(),
   SETTLE_LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
@@ -51,6 +58,8 @@ export interface TemporalSettings {
   TEMPORAL_NAMESPACE: string;
   /** What `NativeConnection.connect` and `Connection.lazy` take: TLS/mTLS, API key, gRPC metadata. Never logged. */
   temporalConnection: TemporalConnectionOptions;
+  /** The payload codec (SETTLE_CODEC_KEYS): every payload encrypted before it reaches Temporal. Absent: plain. */
+  dataConverter?: DataConverter;
 }
 
 export type WorkerConfig = z.output<typeof WorkerConfigSchema> & { SETTLE_NONCE_TASK_QUEUE: string } & TemporalSettings;
@@ -61,8 +70,13 @@ export type WorkerConfig = z.output<typeof WorkerConfigSchema> & { SETTLE_NONCE_
  * `TEMPORAL_CONFIG_FILE`.
  */
 export function temporalSettings(env: Record<string, string | undefined>): TemporalSettings {
-  const { address, namespace, connection } = resolveTemporalConnection(env, ConfigError);
-  return { TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: namespace, temporalConnection: connection };
+  const { address, namespace, connection, dataConverter } = resolveTemporalConnection(env, ConfigError);
+  return {
+    TEMPORAL_ADDRESS: address,
+    TEMPORAL_NAMESPACE: namespace,
+    temporalConnection: connection,
+    ...(dataConverter ? { dataConverter } : {}),
+  };
 }
 
 /** @example const config = parseWorkerConfig(process.env); */

@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { createActivities, type ActivityDeps } from '../../activities';
+import { createActivities, servedTaskQueues, type ActivityDeps } from '../../activities';
 import { parseWorkerConfig, type WorkerConfig } from './config';
 import { loadNetworks } from '../../networks/load';
 
@@ -14,6 +14,8 @@ export interface RunningWorker {
   worker: Worker;
   /** The nonce owners' Worker (absent when they share SETTLE_TASK_QUEUE). */
   nonceWorker?: Worker;
+  /** With routing by network: one activity Worker per network this worker holds and may send on. */
+  networkWorkers: Worker[];
   done: Promise<void>;
   shutdown(): Promise<void>;
 }
@@ -22,26 +24,42 @@ export async function startWorker(config: WorkerConfig, deps?: ActivityDeps): Pr
   // The networks file (and every signer's key) is checked before anything connects: a config error comes first.
   const networks = deps ?? (await loadNetworks(config));
   const connection = await NativeConnection.connect(config.temporalConnection);
-  const base = { connection, namespace: config.TEMPORAL_NAMESPACE };
+  const base = {
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    ...(config.dataConverter ? { dataConverter: config.dataConverter } : {}),
+  };
   try {
-    const workflowBundle = await bundleWorkflowCode({ workflowsPath: path.resolve(__dirname, '../../workflows') });
-    const worker = await Worker.create({
-      ...base,
-      taskQueue: config.SETTLE_TASK_QUEUE,
-      workflowBundle,
-      activities: createActivities({
-        ...networks,
-        ...(config.SETTLE_WEBHOOK_SECRET
-          ? { webhook: { secret: config.SETTLE_WEBHOOK_SECRET, defaultUrl: config.SETTLE_WEBHOOK_URL } }
-          : {}),
-      }),
+    const workflowBundle = await bundleWorkflowCode({
+      workflowsPath: path.resolve(__dirname, '../../workflows'),
+      ...(config.dataConverter?.failureConverterPath
+        ? { failureConverterPath: config.dataConverter.failureConverterPath }
+        : {}),
     });
+    const routeByNetwork = (config.SETTLE_ROUTE_BY_NETWORK ?? 'true') === 'true';
+    const activityDeps: ActivityDeps = {
+      ...networks,
+      routeByNetwork,
+      ...(config.SETTLE_WEBHOOK_SECRET
+        ? { webhook: { secret: config.SETTLE_WEBHOOK_SECRET, defaultUrl: config.SETTLE_WEBHOOK_URL } }
+        : {}),
+    };
+    const activities = createActivities(activityDeps);
+    const worker = await Worker.create({ ...base, taskQueue: config.SETTLE_TASK_QUEUE, workflowBundle, activities });
+    // Activities only: a network's submissions and checks reach a worker that holds it.
+    const networkWorkers = routeByNetwork
+      ? await Promise.all(
+          servedTaskQueues(activityDeps, config.SETTLE_TASK_QUEUE).map((taskQueue) =>
+            Worker.create({ ...base, taskQueue, activities }),
+          ),
+        )
+      : [];
     // The owners are workflows only: no activities on their queue.
     const nonceWorker =
       config.SETTLE_NONCE_TASK_QUEUE !== config.SETTLE_TASK_QUEUE
         ? await Worker.create({ ...base, taskQueue: config.SETTLE_NONCE_TASK_QUEUE, workflowBundle })
         : undefined;
-    const workers = nonceWorker ? [worker, nonceWorker] : [worker];
+    const workers = [worker, ...(nonceWorker ? [nonceWorker] : []), ...networkWorkers];
     const done = Promise.all(
       // One stopping (a fatal error, or the SDK's own SIGINT/SIGTERM handling) stops the other.
       workers.map((w) => w.run().finally(() => workers.forEach(stop))),
@@ -51,6 +69,7 @@ export async function startWorker(config: WorkerConfig, deps?: ActivityDeps): Pr
     return {
       worker,
       ...(nonceWorker ? { nonceWorker } : {}),
+      networkWorkers,
       done,
       async shutdown() {
         workers.forEach(stop);

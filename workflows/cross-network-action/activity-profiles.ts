@@ -17,6 +17,11 @@ export const SUBMIT_OPTIONS: ActivityOptions = {
     nonRetryableErrorTypes: [...NON_RETRYABLE_SUBMIT_ERRORS],
   },
 };
+/**
+ * With the exactly-once rules: a submission is about ten RPC round trips and a few nonce-owner updates, and it
+ * heartbeats between them; a worker that dies mid-submit is noticed by the heartbeat, not by a short overall limit.
+ */
+export const HEARTBEATING_SUBMIT: ActivityOptions = { startToCloseTimeout: '2m', heartbeatTimeout: '30s' };
 /** Activity attempts per burst, then a pause (doubling up to the cap) shown in the status as `retrying`. */
 export const SUBMIT_BURST = 3;
 export const SUBMIT_PAUSE_MS = 5_000;

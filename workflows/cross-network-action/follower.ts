@@ -19,6 +19,7 @@ import { settleClaims } from '../machine/claims';
 import {
   CHECK_OPTIONS,
   checkStep,
+  HEARTBEATING_SUBMIT,
   SUBMIT_BURST,
   SUBMIT_OPTIONS,
   SUBMIT_PAUSE_MAX_MS,
@@ -139,6 +140,7 @@ async function submit(
       const result = await submitStep.executeWithOptions(
         {
           ...SUBMIT_OPTIONS,
+          ...(state.exactlyOnce ? HEARTBEATING_SUBMIT : {}),
           ...routed(run, spec.network),
           retry: { ...SUBMIT_OPTIONS.retry, maximumAttempts: SUBMIT_BURST },
           summary: `${target === 'compensation' ? 'compensate' : 'submit'} ${stepId} on ${spec.network} (attempt ${attempt})`,
