@@ -15,6 +15,7 @@ import { rpc, type LocalChains } from '../../devnet/chains';
 import { buildNetworks } from '../../networks/load';
 import type { ContinuedAction } from '../../workflows/cross-network-action/workflow';
 import { BRIDGE, RpcOutage, startTestChains, waitFor, writeTestNetworksFile } from '../support/chains';
+import { recordHistory } from '../support/histories';
 import { createTestWorker, startTestServer, uniqueId } from '../support/temporal';
 
 const VALUE = 1_000_000_007n;
@@ -121,8 +122,9 @@ describe('a retry while the first transaction is still live', () => {
   it('pays the recipient once when an operator retries a step whose payment sat in the mempool', async () => {
     const recipient = freshAddress();
     await pauseMining();
+    let handle: WorkflowHandle;
     try {
-      const handle = await start(
+      handle = await start(
         payment(uniqueId('retry-live'), recipient, {
           onDeadline: 'hold',
           steps: [
@@ -149,6 +151,8 @@ describe('a retry while the first transaction is still live', () => {
     }
     await mempoolDrained();
     expect(await chainA.getBalance({ address: recipient })).toBe(VALUE);
+    expect((await settled(handle)).phase).toBe('completed');
+    await recordHistory('retry-live-payment.exactly-once', handle);
   });
 });
 
@@ -171,9 +175,10 @@ describe('continue-as-new with work in flight', () => {
     const recipient = freshAddress();
     await outage.down();
     let handle: WorkflowHandle;
+    let firstRun: string;
     try {
       handle = await start(payment(uniqueId('can-submit'), recipient), { historyEventLimit: 20 });
-      const firstRun = await runIdOf(handle);
+      firstRun = await runIdOf(handle);
       await waitFor('the run to continue as new while submitting', async () => {
         const status = await handle.query(statusQuery);
         return (await runIdOf(handle)) !== firstRun && status.steps[0].state === 'submitting';
@@ -184,6 +189,12 @@ describe('continue-as-new with work in flight', () => {
     expect((await settled(handle)).phase).toBe('completed');
     await mempoolDrained();
     expect(await chainA.getBalance({ address: recipient })).toBe(VALUE);
+    // The run that continued as new in its submit pause, and the last run, which submitted again from the state.
+    await recordHistory(
+      'continue-as-new-in-submit-pause.exactly-once',
+      env.client.workflow.getHandle(handle.workflowId, firstRun),
+    );
+    await recordHistory('continued-submission-completed.exactly-once', handle);
   }, 300_000);
 
   it('follows a refund to the end after continuing as new during compensation', async () => {
@@ -215,9 +226,10 @@ describe('continue-as-new with work in flight', () => {
     );
     await waitFor('the payment to be final', async () => (await handle.query(statusQuery)).steps[0].state === 'final');
     await outage.down();
+    let compensatingRun: string;
     try {
       await waitFor('compensation to start', async () => (await handle.query(statusQuery)).phase === 'compensating');
-      const compensatingRun = await runIdOf(handle);
+      compensatingRun = await runIdOf(handle);
       await waitFor('the run to continue as new while compensating', async () => {
         const status = await handle.query(statusQuery);
         return (await runIdOf(handle)) !== compensatingRun && status.phase === 'compensating';
@@ -229,5 +241,10 @@ describe('continue-as-new with work in flight', () => {
     await mempoolDrained();
     expect(await chainA.getBalance({ address: recipient })).toBe(VALUE);
     expect(await chainA.getBalance({ address: refund })).toBe(VALUE);
+    await recordHistory(
+      'continue-as-new-while-compensating.exactly-once',
+      env.client.workflow.getHandle(handle.workflowId, compensatingRun),
+    );
+    await recordHistory('continued-compensation-compensated.exactly-once', handle);
   }, 300_000);
 });

@@ -8,6 +8,7 @@ import { retryStepUpdate } from '../../contract/messages';
 import { SettleRefs } from '../../contract/search-attributes';
 import { block, evmCall, signal, startAction, stepOf, waitForStatus } from '../support/actions';
 import { networkInfo, refFor, StubAdapter } from '../support/stub-adapter';
+import { recordHistory } from '../support/histories';
 import { createTestWorker, startTestServer, uniqueId } from '../support/temporal';
 
 let env: TestWorkflowEnvironment;
@@ -77,4 +78,5 @@ it('runs a failed compensation again as a new attempt when an operator retries i
   expect(attempts.map((s) => s.nonceKey?.split('/').at(-1))).toEqual(['compensation', 'compensation-2']);
   const refs = (await handle.describe()).typedSearchAttributes.get(SettleRefs);
   expect(refs).toEqual(expect.arrayContaining([lock, unlock]));
+  await recordHistory('compensation-retried.exactly-once', handle);
 });

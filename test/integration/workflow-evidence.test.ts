@@ -116,7 +116,7 @@ it('runs independent steps in parallel and starts dependants at the stage they n
   expect(result.phase).toBe('completed');
   expect(result.progress).toEqual({ total: 4, locallyConfirmed: 4, final: 4 });
   expect(await scheduledActivities(handle)).not.toContain('checkStep');
-  await recordHistory('dag-fast-and-safe-path', handle);
+  await recordHistory('dag-fast-and-safe-path.exactly-once', handle);
 });
 
 it('leaves the same state for duplicated and out-of-order evidence as for the facts delivered once', async () => {
@@ -182,7 +182,7 @@ it('moves a step back when its block is orphaned, and on to final in the new blo
     'final',
   ]);
   expect(result.alarms).toEqual([]);
-  await recordHistory('reorg-then-final', handle);
+  await recordHistory('reorg-then-final.exactly-once', handle);
 });
 
 it('raises a finality violation when a final block is orphaned, and stops claiming it is final', async () => {
@@ -287,7 +287,7 @@ it('polls through checkStep when no evidence arrives', async () => {
       steps: [{ id: 'lock', network: 'slowchain', operation: evmCall('lock(bytes32 id)', ['{{action.idHash}}']) }],
     });
     const done = await handle.result();
-    await recordHistory('polling-only', handle);
+    await recordHistory('polling-only.exactly-once', handle);
     expect((await scheduledActivities(handle)).filter((a) => a === 'checkStep')).toHaveLength(3);
     return done;
   });

@@ -113,7 +113,7 @@ it('compensates every effect in reverse dependency order when a step times out, 
   );
   expect(order.map((s) => s.stepId).sort()).toEqual(['approve', 'lock']);
   expect(result.phaseTransitions.map((t) => t.to)).toEqual(['compensating', 'compensated']);
-  await recordHistory('timeout-compensated', handle);
+  await recordHistory('timeout-compensated.exactly-once', handle);
 });
 
 it('compensates when the action deadline passes, skipping steps that never started', async () => {
@@ -189,7 +189,7 @@ it('holds for an operator, whose retry carries the expired step’s live transac
   const result = await handle.result();
   expect(result.phase).toBe('completed');
   expect(stepOf(result, 'mint').ref).toBe(refFor(actionId, 'mint', 1));
-  await recordHistory('hold-retry-live-completed', handle);
+  await recordHistory('hold-retry-live-completed.exactly-once', handle);
 });
 
 it('gives a retried step whose transaction reverted a new attempt with a transaction of its own', async () => {
@@ -268,6 +268,7 @@ it('lets an operator resolve an awaited step with evidence, recorded with name a
     source: 'ops-console',
   });
   expect((await handle.result()).phase).toBe('completed');
+  await recordHistory('resolve-held-step.exactly-once', handle);
 });
 
 it('rejects invalid updates with a message naming the problem and leaves the action untouched', async () => {
@@ -357,6 +358,7 @@ it('cancels after an effect by compensating it', async () => {
   const result = await handle.result();
   expect(result.phase).toBe('compensated');
   expect(stepOf(result, 'attest').state).toBe('skipped');
+  await recordHistory('cancel-after-effect.exactly-once', handle);
 });
 
 it('compensates on operator request, and on a reverted step', async () => {
@@ -374,7 +376,7 @@ it('compensates on operator request, and on a reverted step', async () => {
     await waitForStatus(handle, (s) => stepOf(s, 'lock').compensation?.state === 'submitted');
     await confirm(handle, 'lock', actionId, 'compensation');
     expect((await handle.result()).phase).toBe('compensated');
-    await recordHistory('revert-compensated', handle);
+    await recordHistory('revert-compensated.exactly-once', handle);
   } finally {
     chainB.revert.delete('approve');
   }

@@ -12,6 +12,7 @@ import { statusQuery } from '../../contract/messages';
 import type { Observation } from '../../contract/activity-io';
 import { block, evmCall, scheduledActivities, signal, startAction, stepOf, waitForStatus } from '../support/actions';
 import { networkInfo, refFor, StubAdapter } from '../support/stub-adapter';
+import { recordHistory } from '../support/histories';
 import { createTestWorker, startTestServer, uniqueId } from '../support/temporal';
 
 let env: TestWorkflowEnvironment;
@@ -77,6 +78,7 @@ it('keeps an unproven claim the chain does not show as disputed, and moves on wh
   const result = await handle.result();
   expect(result.phase).toBe('completed');
   expect(stepOf(result, 'mint').block).toEqual(block(41));
+  await recordHistory('claim-disputed.exactly-once', handle);
 });
 
 it('applies a claim signed by a source trusted for the network at once, without reading the chain', async () => {
@@ -100,6 +102,7 @@ it('applies a claim signed by a source trusted for the network at once, without 
   expect(result.phase).toBe('completed');
   expect(stepOf(result, 'mint').transitions.find((t) => t.to === 'final')?.source).toBe('watcher:chainA');
   expect(await scheduledActivities(handle)).not.toContain('checkStep');
+  await recordHistory('claim-signed.exactly-once', handle);
 });
 
 it('takes a signature made for another action as no proof at all', async () => {
