@@ -95,7 +95,9 @@ it('submits each step on the worker that holds its network', async () => {
     const scheduled = event.activityTaskScheduledEventAttributes;
     if (scheduled?.activityType?.name !== 'submitStep') continue;
     const started = events.find(
-      (e) => e.activityTaskStartedEventAttributes && Number(e.activityTaskStartedEventAttributes.scheduledEventId) === Number(event.eventId),
+      (e) =>
+        e.activityTaskStartedEventAttributes &&
+        Number(e.activityTaskStartedEventAttributes.scheduledEventId) === Number(event.eventId),
     );
     const input = JSON.parse(Buffer.from(scheduled.input!.payloads![0].data!).toString()) as { stepId: string };
     submittedBy.set(input.stepId, String(started?.activityTaskStartedEventAttributes?.identity).split('@')[0]);
