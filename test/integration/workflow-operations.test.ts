@@ -170,7 +170,7 @@ it('holds for an operator, whose retry carries the expired step’s live transac
   expect(mint.transitions.find((t) => t.operator === 'alice')).toMatchObject({
     from: 'expired',
     to: 'submitted',
-    reason: 'fee was too low',
+    reason: `fee was too low (its transaction ${refFor(actionId, 'mint', 1)} may still be mined: this attempt carries it on at its nonce, replaced with higher fees if it stays pending)`,
     source: 'operator',
   });
   await waitForStatus(handle, () => chainB.submissions.filter((s) => s.actionId === actionId).length === 2);

@@ -118,7 +118,15 @@ export function retryStep(
 ): PhaseCommand[] {
   // A transaction that may still be mined is carried on, at its nonce: a retry never signs a second one beside it.
   const keepLive = !!state.exactlyOnce && liveOperation(state, stepId);
-  applyStepEvent(state, stepId, keepLive ? { type: 'retry', keepLive } : { type: 'retry' }, meta);
+  // The operator learns, in the transition the update returns, what the retry does with the live transaction.
+  const ref = keepLive ? trackView(state.steps[stepId].operation, policyOf(state, stepId)).ref : undefined;
+  const carried = keepLive
+    ? {
+        ...meta,
+        reason: `${meta.reason} (its transaction ${ref ?? 'being submitted'} may still be mined: this attempt carries it on at its nonce, replaced with higher fees if it stays pending)`,
+      }
+    : meta;
+  applyStepEvent(state, stepId, keepLive ? { type: 'retry', keepLive } : { type: 'retry' }, carried);
   setPhase(state, 'running', meta);
   return decide(state, followers, meta.at);
 }
