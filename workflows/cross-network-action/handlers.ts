@@ -5,14 +5,7 @@
 import { condition, log, setHandler } from '@temporalio/workflow';
 import type { Evidence } from '../../contract/evidence';
 import { EvidenceSchema } from '../../contract/evidence';
-import {
-  cancelUpdate,
-  compensateUpdate,
-  evidenceSignal,
-  resolveStepUpdate,
-  retryStepUpdate,
-  statusQuery,
-} from '../../contract/messages';
+import * as messages from '../../contract/messages';
 import {
   CancelInputSchema,
   CompensateInputSchema,
@@ -32,28 +25,28 @@ import { publish } from './publish';
 /** Registered before the first await, so a query or signal in the first workflow task finds its handler. */
 export function installHandlers(run: ActionRun): void {
   const { state } = run;
-  setHandler(statusQuery, () => toActionStatus(state));
+  setHandler(messages.statusQuery, () => toActionStatus(state));
   const whenReady = async () => {
     if (!run.ready) await condition(() => run.ready);
   };
-  setHandler(evidenceSignal, async (raw) => {
+  setHandler(messages.evidenceSignal, async (raw) => {
     await whenReady();
     onEvidence(run, raw);
   });
-  setHandler(retryStepUpdate, async (raw) => (await whenReady(), onRetryStep(run, raw)), {
+  setHandler(messages.retryStepUpdate, async (raw) => (await whenReady(), onRetryStep(run, raw)), {
     validator: (raw) => validateRetry(state, raw),
   });
   setHandler(
-    compensateUpdate,
+    messages.compensateUpdate,
     async (raw) => (await whenReady(), onCompensate(run, CompensateInputSchema.parse(raw), 'compensate')),
     {
       validator: (raw) => validateActive(state, CompensateInputSchema, raw, 'compensate'),
     },
   );
-  setHandler(cancelUpdate, async (raw) => (await whenReady(), onCancel(run, raw)), {
+  setHandler(messages.cancelUpdate, async (raw) => (await whenReady(), onCancel(run, raw)), {
     validator: (raw) => validateActive(state, CancelInputSchema, raw, 'cancel'),
   });
-  setHandler(resolveStepUpdate, async (raw) => (await whenReady(), onResolveStep(run, raw)), {
+  setHandler(messages.resolveStepUpdate, async (raw) => (await whenReady(), onResolveStep(run, raw)), {
     validator: (raw) => validateResolve(state, raw),
   });
 }
