@@ -1,7 +1,9 @@
 /**
  * HMAC-SHA256 request signatures, shared by Settle's two signed channels: evidence POSTed to the HTTP API by
  * external watchers, and notifications Settle POSTs to webhooks. The header reads `t=<unix seconds>,v1=<hex>`, the
- * MAC covers `<t>.<raw body>`, and a receiver accepts it only within a replay window, once.
+ * MAC covers `<t>.<raw body>`, and a receiver accepts it only within a replay window, once. Evidence signatures add a
+ * key id and bind the action (`<t>.<actionId>.<body>`); notification signatures add `v2=`, binding the idempotency key
+ * (`<t>.<idempotency key>.<body>`).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { SettleError } from '../../contract/errors';
@@ -104,14 +106,38 @@ export class ReplayGuard {
 }
 
 export interface VerifiedNotification<T = unknown> {
-  /** `<actionId>:<sequence>`: deduplicate on it, deliveries are at least once. */
+  /** `<actionId>:<sequence>`: deduplicate on it, deliveries are at least once. Covered by the signature. */
   idempotencyKey: string;
   notification: T;
 }
 
 /**
- * Receiver side of Settle's webhooks: verifies the signature and parses the body. Throws on a bad signature.
- * Deliveries are at least once and in order per action: skip an idempotency key you have already processed.
+ * Signs a notification for the `settle-signature` header: `t=<unix seconds>,v1=<hex>,v2=<hex>`. `v2` is the
+ * HMAC-SHA256 of `<t>.<idempotency key>.<raw body>`, so a receiver that deduplicates on the `idempotency-key` header
+ * knows Settle sent that key; `v1` (of `<t>.<raw body>`) stays for receivers on an older `verifyNotification`, and is
+ * bound to the key through the body's `id`. The text is unambiguous: a key holds no "{", and a body is a JSON object.
+ *
+ * @example
+ * const header = signNotification(secret, 'xfer-7f3a:3', body); // 't=1800000000,v1=…,v2=…'
+ */
+export function signNotification(
+  secret: string,
+  idempotencyKey: string,
+  body: string | Buffer,
+  timestamp = Math.floor(Date.now() / 1000),
+): string {
+  return `${signBody(secret, body, timestamp)},v2=${notificationMac(secret, timestamp, idempotencyKey, body)}`;
+}
+
+function notificationMac(secret: string, timestamp: number, idempotencyKey: string, body: string | Buffer): string {
+  return createHmac('sha256', secret).update(`${timestamp}.${idempotencyKey}.`).update(body).digest('hex');
+}
+
+/**
+ * Receiver side of Settle's webhooks: verifies the signature, with the idempotency key, and parses the body. Throws a
+ * {@link SignatureError} on a bad signature or a key that is not the one signed. A `v2` signature is checked when
+ * present (a header from an older Settle has only `v1`: then the body's `id` must equal the key). Deliveries are at
+ * least once and in order per action: skip an idempotency key you have already processed.
  *
  * @example
  * const { idempotencyKey, notification } = verifyNotification({ secret, headers: req.headers, body: rawBody });
@@ -123,14 +149,58 @@ export function verifyNotification<T = unknown>(options: {
   body: string | Buffer;
   toleranceSeconds?: number;
   now?: number;
+  /** Rejects a signature seen before within the window (a retried delivery is signed afresh: it passes). */
+  replayGuard?: ReplayGuard;
 }): VerifiedNotification<T> {
-  const check = verifySignature({ ...options, header: options.headers[SIGNATURE_HEADER] });
+  const header = first(options.headers[SIGNATURE_HEADER]);
+  const key = first(options.headers[IDEMPOTENCY_KEY_HEADER]);
+  if (!header || key === undefined) throw new SignatureError('missing');
+  const v2 = /(?:^|,)\s*v2=([^,]*)/.exec(header)?.[1].trim();
+  if (v2 === undefined) {
+    // An older sender: v1 covers the body, and the body's id is the key.
+    const check = verifySignature({ ...options, header });
+    if (!check.ok) throw new SignatureError(check.reason);
+    const notification = JSON.parse(options.body.toString()) as T;
+    if ((notification as { id?: unknown } | null)?.id !== key) throw new SignatureError('mismatch');
+    return { idempotencyKey: key, notification };
+  }
+  const check = verifyKeyed(header, v2, key, options);
   if (!check.ok) throw new SignatureError(check.reason);
-  const key = options.headers[IDEMPOTENCY_KEY_HEADER];
-  return {
-    idempotencyKey: (Array.isArray(key) ? key[0] : key) ?? '',
-    notification: JSON.parse(options.body.toString()) as T,
-  };
+  return { idempotencyKey: key, notification: JSON.parse(options.body.toString()) as T };
+}
+
+function verifyKeyed(
+  header: string,
+  v2: string,
+  key: string,
+  options: {
+    secret: string | string[];
+    body: string | Buffer;
+    toleranceSeconds?: number;
+    now?: number;
+    replayGuard?: ReplayGuard;
+  },
+): SignatureCheck {
+  const t = /(?:^|,)\s*t=([^,]*)/.exec(header)?.[1].trim();
+  if (!t || !/^\d{1,12}$/.test(t) || !/^[0-9a-f]{64}$/.test(v2)) return { ok: false, reason: 'malformed' };
+  const timestamp = Number(t);
+  const now = options.now ?? Math.floor(Date.now() / 1000);
+  const tolerance = options.toleranceSeconds ?? DEFAULT_TOLERANCE_SECONDS;
+  if (Math.abs(now - timestamp) > tolerance) return { ok: false, reason: 'stale' };
+  const given = Buffer.from(v2, 'hex');
+  const secrets = Array.isArray(options.secret) ? options.secret : [options.secret];
+  const matches = secrets.some((secret) =>
+    timingSafeEqual(Buffer.from(notificationMac(secret, timestamp, key, options.body), 'hex'), given),
+  );
+  if (!matches) return { ok: false, reason: 'mismatch' };
+  if (options.replayGuard && !options.replayGuard.claim(v2, timestamp + tolerance, now)) {
+    return { ok: false, reason: 'replayed' };
+  }
+  return { ok: true, timestamp, signature: v2 };
+}
+
+function first(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }
 
 /** A notification whose signature does not verify (`reason`: missing, malformed, stale, mismatch or replayed). */

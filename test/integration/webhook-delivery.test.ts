@@ -1,11 +1,19 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporalio/testing';
-import { createWebhookActivities, WebhookDeliveryError, type Notification } from '../../networks/webhook/sender';
+import { Worker } from '@temporalio/worker';
+import {
+  createWebhookActivities,
+  WebhookDeliveryError,
+  type Notification,
+  type WebhookDeps,
+} from '../../networks/webhook/sender';
 import { newTransitions, SettleClient, START_CURSOR, verifyNotification, type TransitionEvent } from '../../client';
 import { createTestWorker, startTestServer, uniqueId } from '../support/temporal';
 
 const SECRET = 'webhook-secret-0123456789';
+/** The receivers listen on loopback, which a deployment must allow by name. */
+const ALLOW_LOOPBACK = ['127.0.0.1'];
 
 /** A webhook receiver as a user would write one: verifies, deduplicates on the idempotency key, records in order. */
 class Receiver {
@@ -76,10 +84,14 @@ function event(sequence: number, to: string): TransitionEvent {
 describe('deliverNotification against a real HTTP receiver', () => {
   const receiver = new Receiver();
   let url: string;
-  const { deliverNotification } = createWebhookActivities({ secret: SECRET, timeoutMs: 2_000 });
+  const { deliverNotification } = createWebhookActivities({
+    secret: SECRET,
+    timeoutMs: 2_000,
+    allowHosts: ALLOW_LOOPBACK,
+  });
   const activity = new MockActivityEnvironment();
   beforeAll(async () => {
-    url = `http://127.0.0.1:${await receiver.listen()}/hooks/settle?token=abc`;
+    url = `http://127.0.0.1:${await receiver.listen()}/hooks/settle?tenant=7`;
   });
   afterAll(() => receiver.close());
 
@@ -95,13 +107,15 @@ describe('deliverNotification against a real HTTP receiver', () => {
     expect(receiver.processed).toEqual([{ id: 'a-1:1', actionId: 'a-1', sequence: 1, event: event(1, 'included') }]);
   });
 
-  it('throws on a non-2xx answer so that Temporal retries, without the URL (it may hold a token)', async () => {
+  it('throws on a non-2xx answer so that Temporal retries, naming the URL without its query', async () => {
     receiver.failNext = 1;
     const error = await activity
       .run(deliverNotification, { url, actionId: 'a-1', sequence: 2, event: event(2, 'final') })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WebhookDeliveryError);
-    expect((error as Error).message).toMatch(/^webhook 127\.0\.0\.1:\d+ answered 503 for a-1:2$/);
+    expect((error as Error).message).toMatch(
+      /^webhook http:\/\/127\.0\.0\.1:\d+\/hooks\/settle answered 503 for a-1:2$/,
+    );
     expect(receiver.processed.map((n) => n.sequence)).toEqual([1]);
   });
 
@@ -126,10 +140,25 @@ describe('deliverNotification against a real HTTP receiver', () => {
   });
 
   it('rejects a signature made with another secret on the receiving side', async () => {
-    const forged = createWebhookActivities({ secret: 'someone-else-entirely' });
+    const forged = createWebhookActivities({ secret: 'someone-else-entirely', allowHosts: ALLOW_LOOPBACK });
     await expect(
       activity.run(forged.deliverNotification, { url, actionId: 'a-1', sequence: 9, event: event(9, 'x') }),
     ).rejects.toThrow('answered 401');
+  });
+
+  it('delivers to a named endpoint with its own secret, on a worker that has no deployment secret', async () => {
+    const { deliverNotification: toEndpoint } = createWebhookActivities({
+      endpoints: new Map([['local-receiver', { url, secret: SECRET }]]),
+      allowHosts: ALLOW_LOOPBACK,
+    });
+    const delivered = await activity.run(toEndpoint, {
+      url: 'local-receiver',
+      actionId: 'a-1',
+      sequence: 10,
+      event: event(10, 'final'),
+    });
+    expect(delivered).toEqual({ delivered: true, status: 200 });
+    expect(receiver.processed.map((n) => n.id)).toContain('a-1:10');
   });
 });
 
@@ -146,15 +175,13 @@ describe('delivery from a real action: an outbox, one at a time, retried with ba
     const receiver = new Receiver();
     const port = await receiver.listen();
     await receiver.close(); // down while the action runs
-    const worker = await createTestWorker(env, {
-      networks: {},
-      adapters: {},
-      webhook: { secret: SECRET, timeoutMs: 1_000 },
-    });
+    const webhook: WebhookDeps = { secret: SECRET, timeoutMs: 1_000, allowHosts: ALLOW_LOOPBACK };
+    const worker = await createTestWorker(env, { networks: {}, adapters: {}, webhook });
+    const notifier = await notificationWorker(env, worker.options.taskQueue, webhook);
     const settle = new SettleClient(env.client, worker.options.taskQueue);
     const actionId = uniqueId('pushed');
     const block = { number: '1', hash: '0x01' };
-    const final = await worker.runUntil(async () => {
+    const final = await runBoth(notifier, worker, async () => {
       await settle.start({
         actionId,
         webhook: `http://127.0.0.1:${port}/settle`,
@@ -202,3 +229,24 @@ describe('delivery from a real action: an outbox, one at a time, retried with ba
     expect(attempted).toEqual([...attempted].sort((x, y) => x - y));
   });
 });
+
+/**
+ * A worker for the notification task queue (`<task queue>-notify`), where runs with the exactly-once rules deliver
+ * once the workflow routes deliveries there; until then they stay on the action's queue, which serves them too.
+ */
+async function notificationWorker(
+  env: TestWorkflowEnvironment,
+  taskQueue: string,
+  webhook: WebhookDeps,
+): Promise<Worker> {
+  return Worker.create({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    taskQueue: `${taskQueue}-notify`,
+    activities: createWebhookActivities(webhook),
+  });
+}
+
+function runBoth<T>(notifier: Worker, worker: Worker, body: () => Promise<T>): Promise<T> {
+  return notifier.runUntil(() => worker.runUntil(body));
+}

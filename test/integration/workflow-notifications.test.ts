@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
-import type { Notification } from '../../networks/webhook/sender';
+import { Worker } from '@temporalio/worker';
+import { createWebhookActivities, type Notification, type WebhookDeps } from '../../networks/webhook/sender';
 import { verifyNotification } from '../../networks/webhook/signature';
 import { signal, startAction, waitForStatus } from '../support/actions';
 import { networkInfo, StubAdapter } from '../support/stub-adapter';
@@ -10,21 +10,34 @@ import { createTestWorker, startTestServer, uniqueId } from '../support/temporal
 
 const SECRET = 'notify-secret-0123456789';
 
+/** The receivers listen on loopback, which a deployment must allow by name. */
+const WEBHOOK: WebhookDeps = { secret: SECRET, timeoutMs: 2_000, allowHosts: ['127.0.0.1'] };
+
 let env: TestWorkflowEnvironment;
 let worker: Worker;
-let running: Promise<void>;
+let notifier: Worker;
+let running: Promise<unknown>;
 
 beforeAll(async () => {
   env = await startTestServer();
   worker = await createTestWorker(env, {
     networks: { chainA: networkInfo('chainA') },
     adapters: { chainA: new StubAdapter('chainA') },
-    webhook: { secret: SECRET, timeoutMs: 2_000 },
+    webhook: WEBHOOK,
   });
-  running = worker.run();
+  // Runs with the exactly-once rules deliver on `<task queue>-notify` once the workflow routes them there; until then
+  // deliveries stay on the action's queue, which serves them too.
+  notifier = await Worker.create({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    taskQueue: `${worker.options.taskQueue}-notify`,
+    activities: createWebhookActivities(WEBHOOK),
+  });
+  running = Promise.all([worker.run(), notifier.run()]);
 });
 afterAll(async () => {
   worker?.shutdown();
+  notifier?.shutdown();
   await running;
   await env?.teardown();
 });
