@@ -26,7 +26,7 @@ export interface ActivityDeps {
   adapters: Record<string, NetworkAdapter>;
   /** Polling defaults for networks with no configuration (external systems that report by signal). */
   defaultPollIntervalMs?: number;
-  /** Push notifications: the signing secret and the deployment's default URL. Without it, none are sent. */
+  /** Push notifications (see `webhookDeps`): secrets, URL, endpoints, allowed hosts. Without it, none are sent. */
   webhook?: WebhookDeps;
   /**
    * The deployment routes each network's activities to its own task queue (`networkTaskQueue`), served by workers

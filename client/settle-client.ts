@@ -18,7 +18,7 @@ import {
   statusQuery,
   WORKFLOW_TYPE,
 } from '../contract/messages';
-import { ActionSpecSchema, routeSummary, type ActionSpecInput } from '../contract/action-spec';
+import { NewActionSpecSchema, routeSummary, type ActionSpecInput } from '../contract/action-spec';
 import { EvidenceSchema, type EvidenceInput } from '../contract/evidence';
 import { parseOrThrow } from '../contract/validation';
 import { IdentifierSchema, NetworkNameSchema } from '../contract/primitives';
@@ -171,7 +171,7 @@ export class SettleClient {
    * const { actionId, created } = await settle.start(spec);
    */
   async start(spec: ActionSpecInput): Promise<StartedAction> {
-    const parsed = parseOrThrow(ActionSpecSchema, spec, 'ActionSpec');
+    const parsed = parseOrThrow(NewActionSpecSchema, spec, 'ActionSpec');
     const actionId = parsed.actionId;
     try {
       const handle = await this.temporal.workflow.start<typeof crossNetworkAction>(WORKFLOW_TYPE, {

@@ -109,14 +109,46 @@ export type StepSpec = z.infer<typeof StepSpecSchema>;
 
 export const OnDeadlineSchema = z.enum(['compensate', 'hold']);
 
+/** A webhook endpoint's name (`SETTLE_WEBHOOK_ENDPOINTS`): no ":", so never mistaken for a URL. */
+export const WEBHOOK_ENDPOINT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/**
+ * An action's `webhook`: the name of an endpoint the deployment configures (its URL and secret stay in the worker), or
+ * an http(s) URL, signed with the deployment's secret.
+ */
+export const WebhookSchema = z.union([z.string().regex(WEBHOOK_ENDPOINT_NAME), z.url({ protocol: /^https?$/ })], {
+  error: 'must name a webhook endpoint (letters, digits, ".", "_", "-") or be an http(s) URL',
+});
+
+/** Query parameters named like credentials (`token`, `access_token`, `api_key`, `sig`, `password`, …). */
+const CREDENTIAL_PARAMETER = /(token|secret|passw(or)?d|pwd|key|sig|signature|auth|authorization|credentials?)$/;
+
+/**
+ * What in a webhook URL is a credential that workflow history would keep: user info, or a query parameter named like
+ * one. Undefined for an endpoint name or a URL without them.
+ *
+ * @example webhookCredentials('https://h.example/in?token=abc') // 'a query parameter "token"'
+ */
+export function webhookCredentials(webhook: string): string | undefined {
+  if (WEBHOOK_ENDPOINT_NAME.test(webhook) || !URL.canParse(webhook)) return undefined;
+  const url = new URL(webhook);
+  if (url.username || url.password) return 'credentials (user info before "@")';
+  for (const name of url.searchParams.keys()) {
+    if (CREDENTIAL_PARAMETER.test(name.toLowerCase().replace(/[^a-z0-9]/g, ''))) {
+      return `a query parameter "${name.slice(0, 40)}"`;
+    }
+  }
+  return undefined;
+}
+
 export const ActionSpecSchema = z
   .strictObject({
     actionId: IdentifierSchema,
     type: IdentifierSchema.default('action'),
     deadline: DurationSchema.optional(),
     onDeadline: OnDeadlineSchema.default('compensate'),
-    /** Where every transition of this action is POSTed (signed); the secret lives in the worker's config. */
-    webhook: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+    /** Where every transition is POSTed (signed): an endpoint's name or a URL. Secrets stay in the worker. */
+    webhook: WebhookSchema.optional(),
     steps: z.array(StepSpecSchema).min(1, 'an action has at least one step').max(64, 'an action has at most 64 steps'),
   })
   .superRefine((spec, ctx) => {
@@ -131,6 +163,21 @@ export const ActionSpecSchema = z
       });
     }
   });
+
+/**
+ * A spec as an action may be started with: a webhook URL that carries credentials is refused, since the spec is kept in
+ * workflow history. (The workflow's own validation does not apply this rule: runs started before it still replay.)
+ */
+export const NewActionSpecSchema = ActionSpecSchema.superRefine((spec, ctx) => {
+  const credentials = spec.webhook === undefined ? undefined : webhookCredentials(spec.webhook);
+  if (credentials) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['webhook'],
+      message: `carries ${credentials}, which workflow history would keep: name an endpoint of SETTLE_WEBHOOK_ENDPOINTS`,
+    });
+  }
+});
 
 /** Well below Temporal's 2 MB payload limit, leaving room for the state an action carries across continue-as-new. */
 export const MAX_SPEC_BYTES = 128 * 1024;

@@ -130,6 +130,14 @@ export function networkTaskQueue(taskQueue: string, network: string): string {
 }
 
 /**
+ * The task queue of push notification deliveries (runs with the exactly-once rules): workers that sign notifications
+ * poll it, so a slow receiver never takes an activity slot from a submission or a check on the action's queue.
+ */
+export function notificationTaskQueue(taskQueue: string): string {
+  return `${taskQueue}-notify`;
+}
+
+/**
  * The activities the workflows call, by name: the workflows proxy this interface, and the worker's
  * `createActivities(deps)` implements it, so workflow code never imports activity code.
  */

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { resolveTemporalConnection, type TemporalConnectionOptions } from '../../client/config';
 import { parseOrThrow } from '../../contract/validation';
 import { ConfigError } from '../../networks/config';
+import { WebhookConfigSchema } from '../../networks/webhook/config';
 
 export { ConfigError } from '../../networks/config';
 
@@ -27,10 +28,11 @@ export const WorkerConfigSchema = z.object({
   /** Path to the networks file (JSON): networks, finality defaults, signers. Without it, only `await` steps run. */
   SETTLE_CONFIG: z.string().min(1).optional(),
   SETTLE_LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
-  /** Signs push notifications (HMAC-SHA256); without it no notification is sent. */
-  SETTLE_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
-  /** The deployment's webhook, for actions that name none (may carry a token: it never enters workflow history). */
-  SETTLE_WEBHOOK_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  /**
+   * Push notifications: SETTLE_WEBHOOK_SECRET, SETTLE_WEBHOOK_URL, SETTLE_WEBHOOK_ENDPOINTS, SETTLE_WEBHOOK_ALLOW_HOSTS
+   * (`networks/webhook/config.ts`). Without a secret or an endpoint no notification is sent.
+   */
+  ...WebhookConfigSchema.shape,
 });
 
 /**

@@ -1,19 +1,25 @@
 /**
  * `npm run worker`: runs crossNetworkAction workflows and their activities on SETTLE_TASK_QUEUE, and the nonce owners
  * (`signerNonces`) on SETTLE_NONCE_TASK_QUEUE with a second Worker on the same connection, so that a backlog of action
- * tasks does not hold up the updates every submission makes. Starts even when no chain is reachable: plans made only
- * of `await` steps need none.
+ * tasks does not hold up the updates every submission makes. With webhooks configured, another Worker delivers push
+ * notifications on `<SETTLE_TASK_QUEUE>-notify`, so that a slow receiver never delays a submission. Starts even when no
+ * chain is reachable: plans made only of `await` steps need none.
  */
 import path from 'node:path';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities, servedTaskQueues, type ActivityDeps } from '../../activities';
+import { notificationTaskQueue } from '../../contract/activity-io';
 import { parseWorkerConfig, type WorkerConfig } from './config';
 import { loadNetworks } from '../../networks/load';
+import { webhookDeps } from '../../networks/webhook/config';
+import { createWebhookActivities } from '../../networks/webhook/sender';
 
 export interface RunningWorker {
   worker: Worker;
   /** The nonce owners' Worker (absent when they share SETTLE_TASK_QUEUE). */
   nonceWorker?: Worker;
+  /** Push notification deliveries, on `<SETTLE_TASK_QUEUE>-notify` (absent without webhooks). */
+  notifyWorker?: Worker;
   /** With routing by network: one activity Worker per network this worker holds and may send on. */
   networkWorkers: Worker[];
   done: Promise<void>;
@@ -23,6 +29,7 @@ export interface RunningWorker {
 export async function startWorker(config: WorkerConfig, deps?: ActivityDeps): Promise<RunningWorker> {
   // The networks file (and every signer's key) is checked before anything connects: a config error comes first.
   const networks = deps ?? (await loadNetworks(config));
+  const webhook = webhookDeps(config);
   const connection = await NativeConnection.connect(config.temporalConnection);
   const base = {
     connection,
@@ -40,9 +47,8 @@ export async function startWorker(config: WorkerConfig, deps?: ActivityDeps): Pr
     const activityDeps: ActivityDeps = {
       ...networks,
       routeByNetwork,
-      ...(config.SETTLE_WEBHOOK_SECRET
-        ? { webhook: { secret: config.SETTLE_WEBHOOK_SECRET, defaultUrl: config.SETTLE_WEBHOOK_URL } }
-        : {}),
+      // deliverNotification stays on the action's queue too: runs from before the notification queue deliver there.
+      ...(webhook ? { webhook } : {}),
     };
     const activities = createActivities(activityDeps);
     const worker = await Worker.create({ ...base, taskQueue: config.SETTLE_TASK_QUEUE, workflowBundle, activities });
@@ -59,7 +65,20 @@ export async function startWorker(config: WorkerConfig, deps?: ActivityDeps): Pr
       config.SETTLE_NONCE_TASK_QUEUE !== config.SETTLE_TASK_QUEUE
         ? await Worker.create({ ...base, taskQueue: config.SETTLE_NONCE_TASK_QUEUE, workflowBundle })
         : undefined;
-    const workers = [worker, ...(nonceWorker ? [nonceWorker] : []), ...networkWorkers];
+    // Deliveries only, polled only by workers that can sign them: a slow receiver holds none of the action's slots.
+    const notifyWorker = webhook
+      ? await Worker.create({
+          ...base,
+          taskQueue: notificationTaskQueue(config.SETTLE_TASK_QUEUE),
+          activities: createWebhookActivities(webhook),
+        })
+      : undefined;
+    const workers = [
+      worker,
+      ...(nonceWorker ? [nonceWorker] : []),
+      ...(notifyWorker ? [notifyWorker] : []),
+      ...networkWorkers,
+    ];
     const done = Promise.all(
       // One stopping (a fatal error, or the SDK's own SIGINT/SIGTERM handling) stops the other.
       workers.map((w) => w.run().finally(() => workers.forEach(stop))),
@@ -69,6 +88,7 @@ export async function startWorker(config: WorkerConfig, deps?: ActivityDeps): Pr
     return {
       worker,
       ...(nonceWorker ? { nonceWorker } : {}),
+      ...(notifyWorker ? { notifyWorker } : {}),
       networkWorkers,
       done,
       async shutdown() {

@@ -2,9 +2,10 @@
  * How the action workflow calls its activities: timeouts and retry policies, one profile per kind of call. The
  * activities themselves are the `SettleActivities` interface of the contract; the worker provides them.
  */
-import { type ActivityOptions, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
-import type { SettleActivities } from '../../contract/activity-io';
+import { type ActivityOptions, proxyActivities, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
+import { notificationTaskQueue, type SettleActivities } from '../../contract/activity-io';
 import { NON_RETRYABLE_SUBMIT_ERRORS } from '../../contract/errors';
+import type { ActionState } from '../machine/action';
 
 export const SUBMIT_OPTIONS: ActivityOptions = {
   // A submission is a few RPC calls; a worker that died mid-submit is noticed after this, and the retry rebroadcasts.
@@ -39,6 +40,14 @@ export const NOTIFY_OPTIONS: ActivityOptions = {
   scheduleToCloseTimeout: '24h',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5m' },
 };
+/**
+ * Deliveries of runs with the exactly-once rules go to their own task queue (`<task queue>-notify`), so a slow receiver
+ * never delays a submission; runs recorded before them deliver on the action's queue, as their histories say.
+ */
+export function notifyOptions(state: ActionState): ActivityOptions {
+  if (!state.exactlyOnce) return NOTIFY_OPTIONS;
+  return { ...NOTIFY_OPTIONS, taskQueue: notificationTaskQueue(workflowInfo().taskQueue) };
+}
 /** How long a closing action waits for its last notifications to be delivered. */
 export const NOTIFICATION_DRAIN_LIMIT = '24h';
 

@@ -7,7 +7,7 @@ import { SettleNetworks, SettlePhase, SettleRefs, SettleType } from '../../contr
 import { enqueueNotifications, searchableRefs, type ActionState } from '../machine/action';
 import { stepsTable, toActionStatus } from '../machine/views';
 import type { ActionRun } from './action-run';
-import { deliverNotification, NOTIFY_OPTIONS } from './activity-profiles';
+import { deliverNotification, notifyOptions } from './activity-profiles';
 
 /**
  * Queues the new transitions for notification; upserts the search attributes only when the phase or the refs
@@ -46,7 +46,7 @@ export async function deliverNotifications(
     try {
       await deliverNotification.executeWithOptions(
         {
-          ...NOTIFY_OPTIONS,
+          ...notifyOptions(state),
           summary: `notify #${event.sequence}: ${event.step ?? 'phase'} ${event.from} → ${event.to}`,
         },
         [{ url: state.spec.webhook, actionId: state.spec.actionId, sequence: event.sequence, event }],

@@ -58,7 +58,7 @@ export async function crossNetworkAction(
     if (exactlyOnce && deployment.trust) state.trust = deployment.trust;
     if (deployment.notifications) enableNotifications(state);
     else if (spec.webhook)
-      log.warn('the action names a webhook, but this worker has no SETTLE_WEBHOOK_SECRET to sign it');
+      log.warn('the action names a webhook, but this worker has no SETTLE_WEBHOOK_SECRET or SETTLE_WEBHOOK_ENDPOINTS');
   }
   run.ready = true;
   return runAction(run, input, continued);
