@@ -12,6 +12,8 @@ import { evidenceSignal } from '../contract/messages';
 import type { ActionSpecInput } from '../contract/action-spec';
 import { SETTLE_SEARCH_ATTRIBUTES } from '../contract/search-attributes';
 import { networkInfo, refFor, StubAdapter } from '../test/support/stub-adapter';
+import { billable } from './billable';
+import { machineFacts, writeResults } from './support';
 
 const LOCK = 'function lock(bytes32 id)';
 
@@ -30,29 +32,11 @@ function lockStep(id: string, network: string, addressByte: string, after?: { st
   return { id, network, operation, ...(after ? { after } : {}) };
 }
 
-/** Billable actions per Temporal Cloud's rules, read off a closed run's history. */
+/** Billable actions per Temporal Cloud's rules (bench/billable.ts), read off a closed run's history. */
 export function billableActions(history: History): Record<string, number> {
-  const events = history.events ?? [];
-  const count = (pick: (e: (typeof events)[number]) => unknown) => events.filter(pick).length;
-  const activityAttempts = events
-    .filter((e) => e.activityTaskStartedEventAttributes)
-    .reduce((sum, e) => sum + (e.activityTaskStartedEventAttributes!.attempt ?? 1), 0);
-  const localActivityTasks = new Set(
-    events
-      .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity')
-      .map((e) => String(e.markerRecordedEventAttributes!.workflowTaskCompletedEventId)),
-  ).size;
-  const actions = {
-    'workflow started': 1,
-    signals: count((e) => e.workflowExecutionSignaledEventAttributes),
-    'activity attempts': activityAttempts,
-    'local activities (one per workflow task)': localActivityTasks,
-    'timers started': count((e) => e.timerStartedEventAttributes),
-    'search attribute upserts': count((e) => e.upsertWorkflowSearchAttributesEventAttributes),
-    'updates accepted': count((e) => e.workflowExecutionUpdateAcceptedEventAttributes),
-    'continue-as-new': count((e) => e.workflowExecutionContinuedAsNewEventAttributes),
-  };
-  return { ...actions, total: Object.values(actions).reduce((a, b) => a + b, 0), 'history events': events.length };
+  const actions = billable(history);
+  const total = Object.values(actions).reduce((a, b) => a + b, 0);
+  return { ...actions, total, 'history events': history.events?.length ?? 0 };
 }
 
 async function main(): Promise<void> {
@@ -112,6 +96,8 @@ async function main(): Promise<void> {
     }
     console.log('2-step action (lock@chainA → final → mint@chainB), 2 confirmations each');
     console.table(results);
+    const file = writeResults('cost', { benchmark: 'cost', machine: machineFacts(), results });
+    process.stdout.write(`written to ${file}\n`);
   } finally {
     await env.teardown();
   }

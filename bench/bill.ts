@@ -59,6 +59,8 @@ interface TransferSample {
   floorMs?: number;
   /** Server time of the evidence that completed the action → the client saw it completed. */
   evidenceToCompletedMs?: number;
+  /** Time inside `submitStep` (scheduled → completed, both steps): signing, the nonce owner, the broadcast. */
+  submitMs?: number;
 }
 
 interface Batch {
@@ -199,6 +201,7 @@ async function runBatch(
       const status = await handle.query<ActionStatus>('status');
       if (status.phase !== 'completed') throw new Error(`${workflowId} ended ${status.phase}`);
       sample.floorMs = floorMs(startedAt, observer);
+      sample.submitMs = activityMs(history, 'submitStep');
       if (kind !== 'polling') {
         const mint = status.steps.find((s) => s.id === 'mint')!;
         const final = mint.transitions.find((t) => t.to === 'final');
@@ -249,6 +252,22 @@ function lastSignalMs(history: History, pick: (evidence: { step?: string }) => b
   return at;
 }
 
+/** Scheduled → completed of every activity of a type in a history, summed. */
+function activityMs(history: History, type: string): number {
+  const events = history.events ?? [];
+  const scheduledAt = new Map<number, number>();
+  for (const e of events) {
+    if (e.activityTaskScheduledEventAttributes?.activityType?.name === type)
+      scheduledAt.set(Number(e.eventId), eventMs(e));
+  }
+  let total = 0;
+  for (const e of events) {
+    const from = scheduledAt.get(Number(e.activityTaskCompletedEventAttributes?.scheduledEventId ?? -1));
+    if (from !== undefined) total += eventMs(e) - from;
+  }
+  return total;
+}
+
 function sum(values: number[]): number {
   return values.reduce((a, b) => a + b, 0);
 }
@@ -279,6 +298,7 @@ function report(batches: Batch[]): void {
     if (floors.length) {
       row['floor p50 ms'] = median(floors.map((s) => s.floorMs!));
       row['above floor p50 ms'] = median(floors.map((s) => s.e2eMs - s.floorMs!));
+      row['in submitStep p50 ms'] = median(floors.map((s) => s.submitMs ?? NaN));
       row['above floor p99 ms'] = percentile(
         floors.map((s) => s.e2eMs - s.floorMs!),
         99,

@@ -25,7 +25,7 @@ import {
 } from './support';
 
 const LEVELS = (process.env.BENCH_CONCURRENCY ?? '4,16,48').split(',').map(Number);
-const REPEATS = Number(process.env.BENCH_REPEATS ?? 2);
+const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
 /** Actions per batch: enough for a rate, small enough for a shared 2-core machine. */
 const PER_BATCH = (c: number) => Math.max(40, 3 * c);
 const TASK_QUEUE = 'settle-throughput';

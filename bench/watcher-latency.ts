@@ -29,6 +29,7 @@ import type { EvidenceInput } from '../contract/evidence';
 import type { ActionStatus } from '../contract/status';
 import { SETTLE_SEARCH_ATTRIBUTES } from '../contract/search-attributes';
 import { freePort, USER, writeTestNetworksFile } from '../test/support/chains';
+import { machineFacts, writeResults } from './support';
 
 const TRANSFERS = Number(process.env.BENCH_TRANSFERS ?? 50);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 5);
@@ -258,6 +259,16 @@ function report(samples: Sample[], polls: number, transfers: number): void {
       `checkStep polls in all histories: ${polls}\n`,
   );
   console.table(rows);
+  const settings = { transfers, concurrency: CONCURRENCY, blockTimeMs: BLOCK_TIME_MS, confirmations: CONFIRMATIONS };
+  const file = writeResults('watcher-latency', {
+    benchmark: 'watcher-latency',
+    machine: machineFacts(),
+    settings,
+    checkStepPolls: polls,
+    percentiles: rows,
+    samples,
+  });
+  process.stdout.write(`written to ${file}\n`);
 }
 
 /** The watcher as its own process (as operators run it); resolves once it has started following. */
