@@ -194,7 +194,7 @@ export function startWorkerProcess(
 ): Promise<ChildProcess> {
   const env = {
     TEMPORAL_ADDRESS: address,
-    SETTLE_CONFIG: configPath,
+    ...(configPath ? { SETTLE_CONFIG: configPath } : {}),
     SETTLE_TASK_QUEUE: taskQueue,
     SETTLE_NONCE_TASK_QUEUE: nonceTaskQueue,
   };
