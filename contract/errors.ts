@@ -25,6 +25,16 @@ export const ErrorType = {
    * no transaction for it: nothing was signed, and none ever will be for that attempt (the owner refuses it now).
    */
   NothingSubmitted: 'NothingSubmitted',
+  /**
+   * The signer's signing policy does not allow the call (a contract, function, destination, or an amount over its cap,
+   * checked on the decoded transaction right before signing): nothing was signed.
+   */
+  PolicyViolation: 'PolicyViolation',
+  /**
+   * Retryable: the call fits the policy, but its route's rolling spend budget is used up for now (`waiting for
+   * budget: …`, saying when it allows); nothing was signed, and the step resumes by itself once the window allows.
+   */
+  BudgetExhausted: 'BudgetExhausted',
 } as const;
 
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];

@@ -1,7 +1,8 @@
 /**
  * Local chains: hardhat nodes on 127.0.0.1 with interval mining, and the bridge contracts deployed on them.
  * `npm run chains` starts chainA and chainB (1 s and 2 s blocks), deploys, writes `.settle/chains.json` and a
- * networks file `.settle/settle.config.json` for the worker, and runs until Ctrl-C.
+ * networks file `.settle/settle.config.json` for the worker (with a signing policy that allows exactly the bridge
+ * contracts deployed here), and runs until Ctrl-C.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,6 +13,8 @@ import { privateKeyToAccount } from 'viem/accounts';
 import escrowArtifact from '../contracts/artifacts/BridgeEscrow.json';
 import minterArtifact from '../contracts/artifacts/BridgeMinter.json';
 import tokenArtifact from '../contracts/artifacts/SettleToken.json';
+import { BURN_FUNCTION, LOCK_FUNCTION, MINT_ATTESTED_FUNCTION, MINT_FUNCTION, UNLOCK_FUNCTION } from '../client/plans';
+import type { SignerPolicy } from '../networks/evm/signing-policy';
 
 /** Hardhat's well-known development accounts (public keys of a public mnemonic): for local chains only. */
 export const DEV_KEYS = {
@@ -197,10 +200,57 @@ export async function startLocalChains(
   }
 }
 
-/** A networks file (SETTLE_CONFIG) for local chains, with the `bridge` signer's key in a key file. */
+/** Per call: a million token units (the demo and the tests move 1 to 1000). */
+export const LOCAL_AMOUNT_CAP = '1000000';
+/** Per call: 1 ETH in wei. */
+export const LOCAL_NATIVE_CAP = '1000000000000000000';
+const HOUR_MS = 3_600_000;
+
+/**
+ * The `bridge` signer's signing policy on a local chain: the bridge entry points of the contracts deployed there
+ * (escrow lock, unlock and burn; minter mint and mintAttested), never the token itself (its `mint`, `transfer`), each
+ * amount capped per call and budgeted per hour per route; and, because the chain is local, native transfers of at most
+ * 1 ETH to any address.
+ *
+ * @example localBridgePolicy(chains.chainB.contracts).contracts[minter].functions // mint, mintAttested
+ */
+export function localBridgePolicy(contracts: BridgeContracts): SignerPolicy {
+  const amount = { arg: 'amount', max: LOCAL_AMOUNT_CAP, budget: { limit: '100000000', window: HOUR_MS } };
+  return {
+    contracts: {
+      [contracts.escrow]: {
+        label: 'escrow',
+        functions: [
+          { function: LOCK_FUNCTION, amount },
+          { function: UNLOCK_FUNCTION },
+          { function: BURN_FUNCTION, amount },
+        ],
+      },
+      [contracts.minter]: {
+        label: 'minter',
+        functions: [
+          { function: MINT_FUNCTION, amount },
+          { function: MINT_ATTESTED_FUNCTION, amount },
+        ],
+      },
+    },
+    native: { to: 'any', max: LOCAL_NATIVE_CAP, budget: { limit: '100000000000000000000', window: HOUR_MS } },
+  };
+}
+
+/**
+ * A networks file (SETTLE_CONFIG) for local chains, with the `bridge` signer's key in a key file and its signing policy
+ * on each chain ({@link localBridgePolicy} unless `policy` says otherwise).
+ */
 export function localNetworksFile(
   chains: LocalChains['chains'],
-  options: { keyFile: string; confirmations?: number; pollIntervalMs?: number; rpcUrls?: Record<string, string> },
+  options: {
+    keyFile: string;
+    confirmations?: number;
+    pollIntervalMs?: number;
+    rpcUrls?: Record<string, string>;
+    policy?: (chain: LocalChains['chains'][string]) => SignerPolicy;
+  },
 ) {
   return {
     networks: Object.fromEntries(
@@ -216,6 +266,7 @@ export function localNetworksFile(
           pollInterval: options.pollIntervalMs ?? 4 * chain.blockTimeMs,
           send: true,
           signers: ['bridge'],
+          policies: { bridge: (options.policy ?? ((c) => localBridgePolicy(c.contracts)))(chain) },
         },
       ]),
     ),

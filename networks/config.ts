@@ -1,7 +1,8 @@
 /**
  * The networks file (SETTLE_CONFIG): which networks this worker knows, how final is final on each, how fast to poll,
- * whether it may send, and which signers exist. Keys are never in this file's actions: a signer names an env
- * variable or a key file, read once at start-up. Parsed once with zod and passed down.
+ * whether it may send, which signers exist, and what each signer may sign there (its signing policy). Keys are never in
+ * this file's actions: a signer names an env variable or a key file, read once at start-up. Parsed once with zod and
+ * passed down.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -11,6 +12,7 @@ import { DurationSchema } from '../contract/duration';
 import { SettleError } from '../contract/errors';
 import { parseOrThrow } from '../contract/validation';
 import { NetworkNameSchema } from '../contract/primitives';
+import { SignerPolicySchema } from './evm/signing-policy';
 
 /** A configuration that stops a process at start-up (the networks file, a signer's key, an env key), named. */
 export class ConfigError extends SettleError {
@@ -43,6 +45,11 @@ export const EvmNetworkConfigSchema = z.strictObject({
   signers: z.array(SignerNameSchema).default([]),
   /** Replace a transaction with the same nonce and higher fees when it has been pending this long. */
   feeBumpAfter: DurationSchema.optional(),
+  /**
+   * Signer name → what it may sign on this network (contracts, functions, amount caps, native transfers, budgets; see
+   * docs/evm.md). A network that may send needs one for each of its signers: without one, a signer signs nothing.
+   */
+  policies: z.record(SignerNameSchema, SignerPolicySchema).default({}),
 });
 export type EvmNetworkConfig = z.infer<typeof EvmNetworkConfigSchema>;
 
@@ -82,8 +89,23 @@ export const NetworksFileSchema = z
             path: ['networks', name, 'signers', i],
             message: `unknown signer "${signer}" (not in "signers")`,
           });
+        } else if (network.send && !network.policies[signer]) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['networks', name, 'policies', signer],
+            message: `signer "${signer}" may send on ${name} but has no signing policy (a signer without one signs nothing)`,
+          });
         }
       });
+      for (const signer of Object.keys(network.policies)) {
+        if (!network.signers.includes(signer)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['networks', name, 'policies', signer],
+            message: `a policy for "${signer}", which is not one of this network's signers`,
+          });
+        }
+      }
     }
   });
 export type NetworksFile = z.infer<typeof NetworksFileSchema>;

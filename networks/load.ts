@@ -17,7 +17,8 @@ export interface LoadNetworksOptions {
 /**
  * Builds the network adapters from SETTLE_CONFIG. Without a config file the worker knows no networks: `await`
  * steps still run, and their networks require `finalized` evidence. Nothing here touches a chain: the worker starts
- * even when no RPC is reachable. A signer without its key is a start-up error.
+ * even when no RPC is reachable. A signer without its key, or one that may send without a signing policy, is a
+ * start-up error.
  *
  * @example const { networks, adapters } = await loadNetworks(parseWorkerConfig(process.env));
  */
@@ -65,6 +66,8 @@ export function buildNetworks(
       rpcUrls: network.rpcUrls,
       send: network.send,
       signers: Object.fromEntries(network.signers.map((signer) => [signer, keys.get(signer)!])),
+      // Compiled (and a missing one refused) when the adapter is built: a start-up error, never a signature.
+      policies: network.policies ?? {},
       nonceOwners: owners,
       ...(network.feeBumpAfter !== undefined ? { feeBumpAfterMs: network.feeBumpAfter } : {}),
       ...(file.faults?.killAfterBroadcastMarker

@@ -4,8 +4,8 @@
  * handed out twice, and a step attempt's transaction is recorded here *before* it is broadcast: a crashed or retried
  * submission finds it and rebroadcasts the same bytes instead of signing a second transaction.
  *
- * The rules (compare-and-record nonces, replacements, settling, retention, hand-over) are the pure `NonceBook` in
- * `machine/nonce-book.ts`.
+ * The rules (compare-and-record nonces, replacements, settling, retention, hand-over, spend budgets) are the pure
+ * `NonceBook` in `machine/nonce-book.ts`; the update validators are here, with the updates.
  */
 import {
   allHandlersFinished,
@@ -18,10 +18,7 @@ import {
 } from '@temporalio/workflow';
 import {
   NonceBook,
-  validateAdopt,
-  validateLookup,
-  validateRecord,
-  validateSettle,
+  type BudgetRefusal,
   type LookupInput,
   type LookupResult,
   type NonceBookState,
@@ -29,12 +26,14 @@ import {
   type RecordInput,
   type RecordResult,
   type SettleInput,
+  type Spend,
   type UnsettledRecord,
 } from './machine/nonce-book';
 
 // Kept here so code that talks to the nonce owner (networks/evm) imports one module.
 export {
   NonceBook,
+  type BudgetRefusal,
   type LookupInput,
   type LookupResult,
   type NonceBookState,
@@ -44,6 +43,7 @@ export {
   type SettledRecord,
   type SettleInput,
   type SignedTx,
+  type Spend,
   type UnsettledRecord,
 } from './machine/nonce-book';
 
@@ -92,6 +92,13 @@ export interface NonceBookSummary {
   adopted: string[];
 }
 export const nonceBookQuery = defineQuery<NonceBookSummary>('nonceBook');
+/**
+ * Whether a transaction would fit its routes' budgets at `at` (the asker's clock): asked before signing, so a step
+ * waiting for budget signs nothing. Advisory: `recordSignedTx` decides, with the owner's clock.
+ */
+export const budgetCheckQuery = defineQuery<{ refusal?: BudgetRefusal }, [{ key: string; spend: Spend[]; at: string }]>(
+  'budgetCheck',
+);
 
 /**
  * The entity workflow; started on first use (update-with-start) with id `signerNoncesWorkflowId(scope, address)`.
@@ -111,6 +118,10 @@ export async function signerNonces(state?: NonceBookState): Promise<void> {
   setHandler(adoptNonceBookUpdate, ({ from, book: old }) => book.adopt(from, old), { validator: validateAdopt });
   setHandler(recordsBetweenQuery, ({ from, to }) => book.between(from, to));
   setHandler(unsettledRecordsQuery, ({ below, limit }) => book.unsettled(below, limit));
+  setHandler(budgetCheckQuery, ({ key, spend, at }) => {
+    const refusal = book.overBudget(spend, key, at);
+    return refusal ? { refusal } : {};
+  });
   setHandler(nonceBookQuery, () => ({
     next: book.state.next,
     records: Object.keys(book.state.records).length,
@@ -122,4 +133,44 @@ export async function signerNonces(state?: NonceBookState): Promise<void> {
   await condition(allHandlersFinished);
   book.prune(Date.now());
   await continueAsNew<typeof signerNonces>(book.state);
+}
+
+/** Rejects a malformed `recordSignedTx` before it is accepted (a rejected update leaves no trace in history). */
+export function validateRecord(input: RecordInput): void {
+  if (!input || typeof input.key !== 'string' || !input.key) throw new Error('recordSignedTx: key is required');
+  if (!Number.isSafeInteger(input.nonce) || input.nonce < 0) throw new Error('recordSignedTx: nonce must be >= 0');
+  if (!/^0x[0-9a-fA-F]{64}$/.test(input.hash)) throw new Error('recordSignedTx: hash must be a 32-byte hex hash');
+  if (!/^0x[0-9a-fA-F]+$/.test(input.raw)) throw new Error('recordSignedTx: raw must be a hex signed transaction');
+  if (!['new', 'replace', 'supersede'].includes(input.mode)) throw new Error('recordSignedTx: unknown mode');
+  if (input.spend !== undefined && !Array.isArray(input.spend)) throw new Error('recordSignedTx: spend must be a list');
+  (input.spend ?? []).forEach((s, i) => {
+    const decimal = (v: unknown) => typeof v === 'string' && /^\d+$/.test(v);
+    if (!s?.route || !decimal(s.amount) || !decimal(s.limit) || !Number.isSafeInteger(s.windowMs) || s.windowMs <= 0)
+      throw new Error(`recordSignedTx: spend[${i}] needs a route, a decimal amount and limit, and windowMs > 0`);
+  });
+}
+
+/** Rejects a `lookupNonce` without a key or with a negative chain nonce. */
+export function validateLookup(input: LookupInput): void {
+  if (!input?.key || !Number.isSafeInteger(input.chainNonce) || input.chainNonce < 0)
+    throw new Error('lookupNonce: needs a key and a chainNonce >= 0');
+}
+
+/** Rejects a `settleRecords` whose hashes, block numbers or keys are malformed, naming the entry. */
+export function validateSettle(input: SettleInput): void {
+  if (!Array.isArray(input?.mined)) throw new Error('settleRecords: mined must be a list');
+  input.mined.forEach((mined, i) => {
+    if (!/^0x[0-9a-fA-F]{64}$/.test(mined?.hash)) throw new Error(`settleRecords: mined[${i}].hash must be a tx hash`);
+    if (!/^\d+$/.test(mined.blockNumber)) throw new Error(`settleRecords: mined[${i}].blockNumber must be decimal`);
+  });
+  (input.foreign ?? []).forEach((foreign, i) => {
+    if (!foreign?.key || !Number.isSafeInteger(foreign.nonce) || foreign.nonce < 0)
+      throw new Error(`settleRecords: foreign[${i}] needs a key and a nonce >= 0`);
+  });
+}
+
+/** Rejects an `adoptNonceBook` without the old owner's id or a book. */
+export function validateAdopt(input: { from: string; book: NonceBookState }): void {
+  if (!input?.from || !Number.isSafeInteger(input.book?.next) || typeof input.book.records !== 'object')
+    throw new Error('adoptNonceBook: needs the old owner (from) and its book (next, records)');
 }

@@ -3,6 +3,7 @@ import type { Workflow } from '@temporalio/common';
 import type { Hex } from 'viem';
 import {
   adoptNonceBookUpdate,
+  budgetCheckQuery,
   lookupNonceUpdate,
   NonceBook,
   nonceBookQuery,
@@ -13,6 +14,7 @@ import {
   SIGNER_NONCES_WORKFLOW,
   signerNoncesWorkflowId,
   unsettledRecordsQuery,
+  type BudgetRefusal,
   type LookupInput,
   type LookupResult,
   type NonceBookState,
@@ -20,6 +22,7 @@ import {
   type RecordInput,
   type RecordResult,
   type SettleInput,
+  type Spend,
   type UnsettledRecord,
 } from '../../workflows/signer-nonces';
 import type { ChainReader } from './chain-reader';
@@ -33,6 +36,8 @@ export interface NonceOwner {
   settle(input: SettleInput): Promise<{ settled: string[] }>;
   /** Unresolved records below a nonce the chain used deep down, lowest first (at most `limit`). */
   unsettled(below: number, limit: number): Promise<UnsettledRecord[]>;
+  /** Whether `spend` fits its routes' budgets at `at` (advisory: `record` reserves, or refuses, for good). */
+  budget(input: { key: string; spend: Spend[]; at: string }): Promise<BudgetRefusal | undefined>;
 }
 
 export interface NonceOwnerOptions {
@@ -124,6 +129,10 @@ export function temporalNonceOwners(client: Client, taskQueue: string): NonceOwn
       settle: (input) => untilApplied(() => handle().executeUpdate(settleRecordsUpdate, { args: [input] })),
       between: (from, to) => handle().query(recordsBetweenQuery, { from, to }),
       unsettled: (below, limit) => handle().query(unsettledRecordsQuery, { below, limit }),
+      budget: (input) =>
+        handle()
+          .query(budgetCheckQuery, input)
+          .then((answer) => answer.refusal),
     };
   };
 }
@@ -244,6 +253,7 @@ export function memoryNonceOwners(): NonceOwnerFactory {
       between: async (from, to) => structuredClone(book.between(from, to)),
       settle: async (input) => book.settle(input, at()),
       unsettled: async (below, limit) => book.unsettled(below, limit),
+      budget: async ({ key, spend, at }) => structuredClone(book.overBudget(spend, key, at)),
     };
   };
 }

@@ -3,19 +3,23 @@
  * signed bytes there before broadcasting them, and on any retry sends the recorded bytes again — or replaces them
  * (same nonce, higher fees) when they have been pending too long, or signs them again with a new nonce when theirs
  * was used by another transaction. It tells the owner which records are settled (mined deep), so the owner forgets
- * their bytes. Inside an activity it heartbeats between its round trips.
+ * their bytes. Inside an activity it heartbeats between its round trips. Nothing is signed that the signer's policy
+ * does not allow (see `SigningGuard`): checked on the decoded transaction right before it is signed, with its budgets
+ * reserved by the nonce owner in the update that records it.
  */
-import { existsSync, writeFileSync } from 'node:fs';
 import { Context } from '@temporalio/activity';
 import { keccak256, parseTransaction, type Hex, type PrivateKeyAccount, type PublicClient } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import type { SubmitStepInput, SubmitStepResult } from '../../contract/activity-io';
 import { ErrorType, nonRetryable } from '../../contract/errors';
 import { legacyNonceScope, nonceScope, type NonceRecord, type SettledRecord } from '../../workflows/signer-nonces';
+import { broadcast, faultAfterBroadcast } from './broadcast';
 import type { ChainReader } from './chain-reader';
 import { encodeOperation, type PreparedCall } from './encode';
 import { isRevert, revertReason } from './known-abi';
 import { OwnerTurns, settleDeepRecords, SETTLED_DEPTH, type NonceOwner, type NonceOwnerFactory } from './nonce-owner';
+import { SigningGuard } from './signing-guard';
+import type { SignerPolicyInput } from './signing-policy';
 
 export interface EvmSenderOptions {
   network: string;
@@ -24,11 +28,23 @@ export interface EvmSenderOptions {
   send: boolean;
   /** Signer name → private key. Lives only in the worker process. */
   signers: Record<string, Hex>;
+  /** Signer name → its signing policy on this network (required for every signer, when sending is on). */
+  policies: Record<string, SignerPolicyInput>;
   nonceOwners: NonceOwnerFactory;
   /** Replace a still-pending transaction with higher fees when a retry finds it this old. */
   feeBumpAfterMs?: number;
   /** Crash tests only: SIGKILL this process right after the first broadcast (once per marker file). */
   killAfterBroadcastMarker?: string;
+}
+
+/** The signer of a submission: its key, its name (for its policy) and its nonce owner. */
+interface Signer {
+  account: PrivateKeyAccount;
+  name: string;
+  owner: NonceOwner;
+  ownerId: string;
+  /** The operation's function signature: only names a refused selector in a policy violation. */
+  hint?: string;
 }
 
 /**
@@ -75,12 +91,14 @@ export class EvmSender {
   private scope?: Promise<{ scope: string; legacyScopes: string[] }>;
   private readonly sweptAt = new Map<string, number>();
   private readonly turns = new OwnerTurns();
+  private readonly guard: SigningGuard;
 
   constructor(
     private readonly options: EvmSenderOptions,
     private readonly client: PublicClient,
     private readonly reader: ChainReader,
   ) {
+    this.guard = new SigningGuard(options);
     this.accounts = Object.fromEntries(
       Object.entries(options.signers).map(([name, key]) => [name, privateKeyToAccount(key)]),
     );
@@ -114,11 +132,18 @@ export class EvmSender {
     if (settled) return this.result(account, { settled });
     if (!record && (abandoned || input.existingOnly)) throw nothingSubmitted(key);
 
+    const { operation } = input;
+    const hint = operation.kind === 'evm.call' ? operation.function : undefined;
+    const signer = { account, name: operation.signer, owner, ownerId, ...(hint ? { hint } : {}) };
     const sent = record
-      ? await this.resend(account, owner, record)
-      : await this.signAndRecord(account, owner, ownerId, key, await this.prepare(input, account), next);
-    if ('record' in sent && sent.mined === undefined) await this.broadcast(account, owner, sent.record, sent.tx);
-    await this.sweep(account, owner, ownerId);
+      ? await this.resend(signer, record)
+      : await this.signAndRecord(signer, key, await this.prepare(input, signer), next);
+    if ('record' in sent && sent.mined === undefined) {
+      const { client, reader } = this;
+      const sentNow = await broadcast({ client, reader, account, owner, heartbeat }, sent.record, sent.tx);
+      if (sentNow) faultAfterBroadcast(this.options.killAfterBroadcastMarker);
+    }
+    await this.sweep(signer);
     return this.result(account, sent);
   }
 
@@ -153,9 +178,13 @@ export class EvmSender {
     return this.scope;
   }
 
-  /** Resolves templates, encodes the call and simulates it: a revert here is final evidence, not a retry. */
-  private async prepare(input: SubmitStepInput, account: PrivateKeyAccount): Promise<PreparedCall & { gas: bigint }> {
+  /**
+   * Resolves templates, encodes the call, checks it against the policy (a forbidden call is never simulated) and
+   * simulates it: a revert here is final evidence, not a retry.
+   */
+  private async prepare(input: SubmitStepInput, { account, name, hint }: Signer) {
     const call = encodeOperation(input.operation, input.context);
+    this.guard.check(name, call, hint);
     try {
       await this.client.call({ account: account.address, ...call, blockTag: 'pending' });
     } catch (error) {
@@ -174,14 +203,11 @@ export class EvmSender {
    * the last one recorded): twenty concurrent submissions cost twenty records, not two hundred refusals. Other
    * processes still race, through compare-and-record.
    */
-  private async signAndRecord(
-    account: PrivateKeyAccount,
-    owner: NonceOwner,
-    ownerId: string,
-    key: string,
-    call: PreparedCall & { gas: bigint },
-    next: number,
-  ): Promise<Signed> {
+  private async signAndRecord(signer: Signer, key: string, call: PreparedCall & { gas: bigint }, next: number) {
+    const { account, owner, ownerId } = signer;
+    // The last moment: the very call signed below, decoded and checked; its budgets fit, or nothing is signed.
+    const spend = this.guard.check(signer.name, call);
+    await this.guard.assertRoom(owner, { key, signer: signer.name, spend }, () => this.sweep(signer, true));
     const fees = await this.client.estimateFeesPerGas();
     // Waiting for the turn is waiting on the others' progress: it heartbeats too.
     const waiting = setInterval(heartbeat, HEARTBEAT_WHILE_WAITING_MS);
@@ -198,9 +224,11 @@ export class EvmSender {
             maxFeePerGas: fees.maxFeePerGas,
             maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
           });
-          const recorded = await owner.record({ key, nonce, hash: keccak256(raw), raw, mode: 'new' });
+          const recorded = await owner.record({ key, nonce, hash: keccak256(raw), raw, mode: 'new', spend });
           if (recorded.accepted) this.turns.nextNonce.set(ownerId, nonce + 1);
-          if (recorded.accepted || recorded.settled || recorded.record || recorded.abandoned) return { recorded, raw };
+          if (recorded.accepted || recorded.settled || recorded.record || recorded.abandoned || recorded.budget) {
+            return { recorded, raw };
+          }
           nonce = recorded.next;
           // Another process won this nonce: let the herd spread out before the next try.
           await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * Math.min(race + 1, 10)));
@@ -211,7 +239,12 @@ export class EvmSender {
     const { recorded, raw } = result;
     if (recorded.accepted) return { record: recorded.record, tx: raw };
     if (recorded.settled) return { settled: recorded.settled };
-    if (recorded.record) return this.resend(account, owner, recorded.record);
+    if (recorded.record) return this.resend(signer, recorded.record);
+    if (recorded.budget) {
+      // Another worker took the room first: the bytes signed here are dropped, never recorded nor sent.
+      await this.sweep(signer, true);
+      throw this.guard.waiting(signer.name, recorded.budget);
+    }
     throw nothingSubmitted(key);
   }
 
@@ -221,7 +254,8 @@ export class EvmSender {
    * fees), or their nonce was used by another transaction deep enough that no version can ever be mined (sign again
    * with a new nonce). The nonce is read before the receipts, so a version mined in between is seen, never re-signed.
    */
-  private async resend(account: PrivateKeyAccount, owner: NonceOwner, record: NonceRecord): Promise<Signed> {
+  private async resend(signer: Signer, record: NonceRecord): Promise<Signed> {
+    const { account, owner } = signer;
     const latest = record.txs[record.txs.length - 1];
     const head = await this.client.getBlockNumber();
     const chainNonce = await this.client.getTransactionCount({ address: account.address, blockNumber: head });
@@ -234,7 +268,7 @@ export class EvmSender {
     const pending = await this.reader.transaction(latest.hash as Hex);
     if (!pending && chainNonce > record.nonce) {
       await this.assertSuperseded(account, record, head);
-      return this.supersede(account, owner, record);
+      return this.supersede(signer, record);
     }
     const age = Date.now() - Date.parse(latest.signedAt);
     if (pending && this.options.feeBumpAfterMs !== undefined && age >= this.options.feeBumpAfterMs) {
@@ -252,10 +286,13 @@ export class EvmSender {
     return version ? { record, tx: version.raw as Hex, mined: receipt.blockNumber } : undefined;
   }
 
-  /** Settles what the chain settled, at most every {@link SWEEP_EVERY_MS} per owner; never fails the submission. */
-  private async sweep(account: PrivateKeyAccount, owner: NonceOwner, ownerId: string): Promise<void> {
+  /**
+   * Settles what the chain settled, at most every {@link SWEEP_EVERY_MS} per owner (or now, when a budget waits for
+   * room that settled transactions give back); never fails the submission.
+   */
+  private async sweep({ account, owner, ownerId }: Signer, force = false): Promise<void> {
     const now = Date.now();
-    if (now - (this.sweptAt.get(ownerId) ?? 0) < SWEEP_EVERY_MS) return;
+    if (!force && now - (this.sweptAt.get(ownerId) ?? 0) < SWEEP_EVERY_MS) return;
     this.sweptAt.set(ownerId, now);
     heartbeat();
     await settleDeepRecords(owner, this.reader, account.address).catch(() => this.sweptAt.delete(ownerId));
@@ -301,8 +338,14 @@ export class EvmSender {
     return { record: now, tx: now.txs[now.txs.length - 1].raw as Hex };
   }
 
-  private async supersede(account: PrivateKeyAccount, owner: NonceOwner, record: NonceRecord): Promise<Signed> {
+  /** Signs the record's call again with a new nonce: a new effect, so checked against the policy and budgets again. */
+  private async supersede(signer: Signer, record: NonceRecord): Promise<Signed> {
+    const { account, owner } = signer;
     const latest = record.txs[record.txs.length - 1];
+    const previous = parseTransaction(latest.raw as Hex);
+    const call = { to: previous.to!, ...(previous.data ? { data: previous.data } : {}), value: previous.value ?? 0n };
+    const spend = this.guard.check(signer.name, call, signer.hint);
+    await this.guard.assertRoom(owner, { key: record.key, signer: signer.name, spend }, () => this.sweep(signer, true));
     const chainNonce = await this.client.getTransactionCount({ address: account.address, blockTag: 'pending' });
     let { next } = await owner.lookup({ key: record.key, chainNonce });
     const fees = await this.client.estimateFeesPerGas();
@@ -310,8 +353,9 @@ export class EvmSender {
       heartbeat();
       const raw = await this.signAgain(account, latest.raw as Hex, next, fees);
       const resign = { key: record.key, nonce: next, hash: keccak256(raw), raw, replaces: latest.hash };
-      const result = await owner.record({ ...resign, mode: 'supersede' });
+      const result = await owner.record({ ...resign, mode: 'supersede', spend });
       if (result.accepted) return { record: result.record, tx: raw };
+      if (result.budget) throw this.guard.waiting(signer.name, result.budget);
       if (result.settled) return { settled: result.settled };
       if (result.record && result.record.txs[result.record.txs.length - 1].hash !== latest.hash) {
         return { record: result.record, tx: result.record.txs[result.record.txs.length - 1].raw as Hex };
@@ -340,44 +384,5 @@ export class EvmSender {
       maxFeePerGas: fees.maxFeePerGas,
       maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
     });
-  }
-
-  /**
-   * Broadcasts a recorded transaction. Holes below its nonce (dropped transactions of the same signer) are filled
-   * first by rebroadcasting what the owner recorded for them. "Already known" or "nonce too low" for our own
-   * transaction means it is there: success.
-   */
-  private async broadcast(account: PrivateKeyAccount, owner: NonceOwner, record: NonceRecord, raw: Hex): Promise<void> {
-    const confirmedNonce = await this.client.getTransactionCount({ address: account.address, blockTag: 'latest' });
-    if (confirmedNonce < record.nonce) {
-      for (const hole of await owner.between(confirmedNonce, record.nonce)) {
-        heartbeat();
-        await this.sendRaw(hole.txs[hole.txs.length - 1].raw as Hex).catch(() => undefined);
-      }
-    }
-    heartbeat();
-    const hash = keccak256(raw);
-    try {
-      await this.sendRaw(raw);
-    } catch (error) {
-      if (await this.isOurs(hash)) return;
-      throw error;
-    }
-    this.faultAfterBroadcast();
-  }
-
-  private async sendRaw(raw: Hex): Promise<void> {
-    await this.client.request({ method: 'eth_sendRawTransaction', params: [raw] });
-  }
-
-  private async isOurs(hash: Hex): Promise<boolean> {
-    return !!(await this.reader.transaction(hash)) || !!(await this.reader.newestReceipt([hash]));
-  }
-
-  private faultAfterBroadcast(): void {
-    const marker = this.options.killAfterBroadcastMarker;
-    if (!marker || existsSync(marker)) return;
-    writeFileSync(marker, `${process.pid}\n`);
-    process.kill(process.pid, 'SIGKILL');
   }
 }

@@ -8,8 +8,16 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { EvmAdapter } from '../../networks/evm/adapter';
 import { memoryNonceOwners, type NonceOwner, type NonceOwnerFactory } from '../../networks/evm/nonce-owner';
 import type { SubmitStepInput } from '../../contract/activity-io';
-import { DEV_KEYS, deployBridge, rpc, startChain, type BridgeContracts, type RunningChain } from '../../devnet/chains';
-import { LOCK_FUNCTION, MINT_FUNCTION } from '../../client/plans';
+import {
+  DEV_KEYS,
+  deployBridge,
+  localBridgePolicy,
+  rpc,
+  startChain,
+  type BridgeContracts,
+  type RunningChain,
+} from '../../devnet/chains';
+import { LOCK_FUNCTION, MINT_FUNCTION, UNLOCK_FUNCTION } from '../../client/plans';
 import { BRIDGE, freePort, USER } from '../support/chains';
 import { uniqueId } from '../support/temporal';
 
@@ -33,6 +41,7 @@ function adapter(options: { feeBumpAfterMs?: number; nonceOwners?: NonceOwnerFac
     rpcUrls: [chain.rpcUrl],
     send: true,
     signers: { bridge: DEV_KEYS.bridge },
+    policies: { bridge: localBridgePolicy(contracts) },
     nonceOwners: memoryNonceOwners(),
     ...options,
   });
@@ -189,4 +198,100 @@ it('reports a known block that is no longer canonical as reorged', async () => {
   const observations = await evm.check({ ...input, refs: [ref], finality: { confirmations: 1 }, knownBlock: stale });
   expect(observations.map((o) => o.kind)).toEqual(['reorged', 'confirmed']);
   expect(observations[0].block).toEqual(stale);
+});
+
+describe('the signing policy, at the last moment before signing', () => {
+  const pending = () => nonce('pending');
+
+  it('signs nothing for a call the policy forbids, and fails it non-retryably naming the rule', async () => {
+    const evm = adapter();
+    const before = await pending();
+    const input = lock(uniqueId('forbidden'));
+    const transfer = {
+      ...input,
+      operation: {
+        ...input.operation,
+        to: contracts.token,
+        function: 'function transfer(address to, uint256 amount)',
+        args: [USER, '1'],
+      },
+    } as SubmitStepInput;
+    await expect(evm.submit(transfer)).rejects.toMatchObject({
+      type: 'PolicyViolation',
+      nonRetryable: true,
+      message: `policy: bridge on chainA may not call ${contracts.token}:transfer(address,uint256) (the contract is not in its policy)`,
+    });
+    await expect(evm.submit(lock(uniqueId('absurd'), (10n ** 30n).toString()))).rejects.toMatchObject({
+      type: 'PolicyViolation',
+      message: 'policy: lock amount 10^30 is over the cap 1000000 for bridge on chainA',
+    });
+    expect(await pending()).toBe(before);
+  });
+
+  it('holds a call whose budget is spent, signing nothing, until its room comes back', async () => {
+    const policy = localBridgePolicy(contracts);
+    const lockRule = {
+      function: LOCK_FUNCTION,
+      amount: { arg: 'amount', max: '100', budget: { limit: '25', window: 1 } },
+    };
+    policy.contracts[contracts.escrow].functions = [lockRule];
+    const evm = new EvmAdapter({
+      network: 'chainA',
+      chainId: 31337,
+      rpcUrls: [chain.rpcUrl],
+      send: true,
+      signers: { bridge: DEV_KEYS.bridge },
+      policies: { bridge: policy },
+      nonceOwners: memoryNonceOwners(),
+    });
+    const first = await evm.submit(lock(uniqueId('budget1'), '20'));
+    const before = await pending();
+    const held = lock(uniqueId('budget2'), '10');
+    const error = await evm.submit(held).catch((e: unknown) => e as ApplicationFailure);
+    expect(error).toBeInstanceOf(ApplicationFailure);
+    expect(error).toMatchObject({ type: 'BudgetExhausted', nonRetryable: false });
+    expect((error as Error).message).toMatch(
+      /^waiting for budget: escrow 0x[0-9a-f]{40}:lock\(bytes32,address,uint256\) for bridge on chainA has 20 of 25 per 1ms spent or pending, and this call needs 10; it fits once 1 transaction\(s\) still pending/,
+    );
+    expect(await pending()).toBe(before);
+    // The first lock is mined and settled deep: its room comes back (its window is long over), and the step resumes.
+    for (let i = 0; i < 14; i++) await mine();
+    const resumed = await evm.submit(held);
+    expect(resumed.ref).not.toBe(first.ref);
+    expect(await pending()).toBe(before + 1);
+    await mine();
+  });
+
+  it('checks a re-sign at a new nonce again, but never a fee bump of what is already recorded', async () => {
+    const owners = memoryNonceOwners();
+    const input = lock(uniqueId('policy-changed'));
+    const first = await adapter({ nonceOwners: owners, feeBumpAfterMs: 0 }).submit(input);
+    // The deployment now allows no lock at all.
+    const strict = localBridgePolicy(contracts);
+    strict.contracts[contracts.escrow].functions = [{ function: UNLOCK_FUNCTION }];
+    const restricted = new EvmAdapter({
+      network: 'chainA',
+      chainId: 31337,
+      rpcUrls: [chain.rpcUrl],
+      send: true,
+      signers: { bridge: DEV_KEYS.bridge },
+      policies: { bridge: strict },
+      nonceOwners: owners,
+      feeBumpAfterMs: 0,
+    });
+    // A fee bump of the recorded lock is the same effect: replaced, not refused.
+    const bumped = await restricted.submit(input);
+    expect(bumped.output).toMatchObject({ nonce: first.output!.nonce, replaces: first.ref });
+    // Its nonce goes to another transaction, deep: signing the lock again would be a new effect, and is refused.
+    await rpc(chain.rpcUrl, 'hardhat_dropTransaction', [bumped.ref]);
+    const wallet = createWalletClient({ account: privateKeyToAccount(DEV_KEYS.bridge), transport: http(chain.rpcUrl) });
+    await wallet.sendTransaction({ chain: null, to: USER, value: 1n, nonce: first.output!.nonce as number });
+    for (let i = 0; i < 14; i++) await mine();
+    const before = await pending();
+    await expect(restricted.submit(input)).rejects.toMatchObject({
+      type: 'PolicyViolation',
+      message: expect.stringMatching(/may not call 0x[0-9a-fA-F]{40}:lock\(bytes32,address,uint256\)/),
+    });
+    expect(await pending()).toBe(before);
+  });
 });

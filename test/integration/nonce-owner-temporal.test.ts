@@ -12,6 +12,7 @@ import type { SubmitStepInput } from '../../contract/activity-io';
 import { DEV_KEYS, rpc, startChain, startIntervalMining, type RunningChain } from '../../devnet/chains';
 import { EvmAdapter } from '../../networks/evm/adapter';
 import { temporalNonceOwners, type NonceOwnerFactory } from '../../networks/evm/nonce-owner';
+import type { SignerPolicyInput } from '../../networks/evm/signing-policy';
 import { legacyNonceScope, nonceBookQuery, nonceScope, signerNoncesWorkflowId } from '../../workflows/signer-nonces';
 import { startWorker, type RunningWorker } from '../../workers/worker/main';
 import { parseWorkerConfig } from '../../workers/worker/config';
@@ -44,13 +45,19 @@ afterAll(async () => {
   await Promise.all([env?.teardown(), chain?.stop()]);
 }, 60_000);
 
-function adapter(network = 'chainA', nonceOwners = owners) {
+function adapter(
+  network = 'chainA',
+  nonceOwners = owners,
+  policy: SignerPolicyInput = { native: { to: 'any', max: '1000' } },
+) {
   return new EvmAdapter({
     network,
     chainId: 31337,
     rpcUrls: [chain.rpcUrl],
     send: true,
     signers: { bridge: DEV_KEYS.bridge },
+    // Payments of a few wei to fresh addresses (the tests below), nothing else.
+    policies: { bridge: policy },
     nonceOwners,
   });
 }
@@ -170,6 +177,33 @@ it('settles what is mined deep: the owner keeps a tombstone, not the bytes, and 
   expect(await nonceOf('pending')).toBe(pending);
   await allMined(sweepers);
 });
+
+it('never lets racing workers overspend a budget: the owner reserves it in the update that records each transaction', async () => {
+  // Five "workers" (each its own adapter: no shared turns in memory), twenty payments of 1 wei, 10 wei per hour.
+  const budgeted: SignerPolicyInput = { native: { to: 'any', max: '1', budget: { limit: '10', window: '1h' } } };
+  const workers = Array.from({ length: 5 }, () => adapter('chainA', owners, budgeted));
+  const before = await nonceOf('pending');
+  const results = await Promise.allSettled(
+    Array.from({ length: 20 }, (_, i) => workers[i % 5].submit(payment(uniqueId(`budget${i}`)))),
+  );
+  const sent = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.ref] : []));
+  const held = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+  expect(sent).toHaveLength(10);
+  expect(held).toHaveLength(10);
+  for (const error of held) {
+    expect(error).toMatchObject({ type: 'BudgetExhausted', nonRetryable: false });
+    expect(error.message).toMatch(/^waiting for budget: native value for bridge on chainA has 10 of 10 per 1h/);
+  }
+  // Exactly ten transactions exist: the refused ones were never recorded nor sent.
+  expect(await nonceOf('pending')).toBe(before + 10);
+  await allMined(sent);
+  // The budget lives in the owner, not in a worker: a worker started now finds it spent for the hour.
+  await expect(adapter('chainA', owners, budgeted).submit(payment(uniqueId('late')))).rejects.toMatchObject({
+    type: 'BudgetExhausted',
+    message: expect.stringMatching(/^waiting for budget: native value for bridge on chainA has 10 of 10 per 1h/),
+  });
+  expect(await nonceOf('pending')).toBe(before + 10);
+}, 120_000);
 
 it('heartbeats between its round trips when it submits inside an activity', async () => {
   const activity = new MockActivityEnvironment();

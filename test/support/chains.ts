@@ -7,6 +7,7 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { actionIdHash } from '../../networks/evm/templates';
 import { bridgeTransfer, type BridgeParams } from '../../client/plans';
 import { DEV_KEYS, localNetworksFile, rpc, startLocalChains, type LocalChains } from '../../devnet/chains';
+import type { NetworksFile } from '../../networks/config';
 import { freePort } from './processes';
 
 export { freePort } from './processes';
@@ -36,7 +37,10 @@ export function bridgePlan(local: LocalChains, actionId: string, overrides: Part
   });
 }
 
-/** A networks file for the test chains with the bridge key in a temp key file; returns it and its path. */
+/**
+ * A networks file for the test chains with the bridge key in a temp key file, and the local stack's signing policy
+ * (the bridge contracts, native transfers up to 1 ETH) unless `policy` gives another; returns it and its path.
+ */
 export function writeTestNetworksFile(
   chains: LocalChains['chains'],
   options: {
@@ -45,6 +49,10 @@ export function writeTestNetworksFile(
     rpcUrls?: Record<string, string>;
     /** Crash tests: the worker SIGKILLs itself right after its first broadcast (once: a marker file remembers). */
     killAfterBroadcast?: boolean;
+    /** The bridge signer's policy per chain (default: the local stack's, `localBridgePolicy`). */
+    policy?: Parameters<typeof localNetworksFile>[1]['policy'];
+    /** Whose claims the deployment trusts (the networks file's `trust`). */
+    trust?: NetworksFile['trust'];
   } = {},
 ) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'settle-config-'));
@@ -57,8 +65,10 @@ export function writeTestNetworksFile(
       confirmations: options.confirmations ?? 2,
       pollIntervalMs: options.pollIntervalMs ?? 500,
       ...(options.rpcUrls ? { rpcUrls: options.rpcUrls } : {}),
+      ...(options.policy ? { policy: options.policy } : {}),
     }),
     ...(options.killAfterBroadcast ? { faults: { killAfterBroadcastMarker: marker } } : {}),
+    ...(options.trust ? { trust: options.trust } : {}),
   };
   const configPath = path.join(dir, 'settle.config.json');
   writeFileSync(configPath, JSON.stringify(file, null, 2));

@@ -126,6 +126,7 @@ describe('RPC errors', () => {
       rpcUrls: [rpcUrl],
       send: true,
       signers: { bridge: KEY },
+      policies: { bridge: {} },
       nonceOwners: memoryNonceOwners(),
     });
     const refs = [`0x${'ab'.repeat(32)}`];

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { NonceBook, validateLookup, validateRecord, validateSettle } from '../../workflows/machine/nonce-book';
+import { NonceBook } from '../../workflows/machine/nonce-book';
+import { validateLookup, validateRecord, validateSettle } from '../../workflows/signer-nonces';
 
 const AT = '2026-01-01T00:00:00.000Z';
 const hash = (n: number) => `0x${n.toString(16).padStart(64, '0')}`;

@@ -11,6 +11,11 @@
  * The book stays small: a record keeps its signed bytes until the sender reports one of its versions mined deep in the
  * chain (`settle`); it then shrinks to a tombstone (key, nonce, hash) that answers a late retry of its attempt for a
  * week, and is forgotten. A record nobody settles is never forgotten.
+ *
+ * Spend budgets: the same update that records a new signed transaction (or a re-sign at a new nonce) reserves what it
+ * spends per budgeted route (`Spend`), and refuses it when a route's rolling window has no room, so racing workers can
+ * never overspend. A reservation counts while its transaction is unresolved (signed, not yet settled), and for one
+ * window from its signing; it is given back at once when its nonce went to another transaction (it can never be mined).
  */
 
 export interface SignedTx {
@@ -75,6 +80,8 @@ export interface RecordInput {
    */
   mode: 'new' | 'replace' | 'supersede';
   replaces?: string;
+  /** What a `new` or `supersede` transaction spends per budgeted route: reserved if every route has room. */
+  spend?: Spend[];
 }
 export type RecordResult =
   | { accepted: true; record: NonceRecord }
@@ -85,7 +92,35 @@ export type RecordResult =
       settled?: SettledRecord;
       reason: string;
       abandoned?: boolean;
+      /** Refused because this route's budget has no room now. */
+      budget?: BudgetRefusal;
     };
+
+/** What a transaction spends on one budgeted route: `amount` (decimal) of at most `limit` per rolling `windowMs`. */
+export interface Spend {
+  /** `<contract>:<function signature>` or `native` (the owner is already per chain and signer). */
+  route: string;
+  amount: string;
+  limit: string;
+  windowMs: number;
+}
+/** A route without room: what it holds now, and when this amount fits (absent: once pending transactions settle). */
+export interface BudgetRefusal {
+  route: string;
+  amount: string;
+  limit: string;
+  used: string;
+  windowMs: number;
+  /** Reservations counted because their transactions are still unresolved. */
+  pending: number;
+  availableAt?: string;
+}
+interface Reservation {
+  key: string;
+  amount: string;
+  at: string;
+  windowMs: number;
+}
 
 /** What the sender learnt from the chain about records whose nonce is used deep down (see {@link NonceBook.unsettled}). */
 export interface SettleInput {
@@ -113,6 +148,8 @@ export interface NonceBookState {
   movedTo?: string;
   /** Workflow ids of the owners whose books were merged into this one. */
   adopted?: string[];
+  /** Spend reservations by route (see {@link Spend}). */
+  budgets?: Record<string, Reservation[]>;
 }
 
 /** A settled attempt is retried within minutes (hours if workers are down), not weeks: its tombstone is kept a week. */
@@ -142,7 +179,7 @@ export class NonceBook {
     const { state } = this;
     const existing = state.records[input.key];
     const settled = this.settledRecord(input.key, at);
-    const refuse = (reason: string, extra: { abandoned?: true } = {}): RecordResult => ({
+    const refuse = (reason: string, extra: { abandoned?: true; budget?: BudgetRefusal } = {}): RecordResult => ({
       accepted: false,
       next: state.next,
       ...(existing ? { record: existing } : {}),
@@ -160,9 +197,12 @@ export class NonceBook {
     if (input.mode === 'new') {
       if (existing) return refuse('this step attempt already has a signed transaction');
       if (input.nonce !== state.next) return refuse(`nonce ${input.nonce} is not next (${state.next})`);
+      const budget = this.overBudget(input.spend ?? [], input.key, at);
+      if (budget) return refuse(`no room in the budget of ${budget.route}`, { budget });
       const record: NonceRecord = { key: input.key, nonce: input.nonce, txs: [tx] };
       state.records[input.key] = record;
       state.next++;
+      this.reserve(input.spend ?? [], input.key, at);
       return { accepted: true, record };
     }
     if (!existing || !latest) return refuse('no transaction to replace for this step attempt');
@@ -172,9 +212,12 @@ export class NonceBook {
       if (input.nonce !== existing.nonce) return refuse(`a replacement must reuse nonce ${existing.nonce}`);
     } else {
       if (input.nonce !== state.next) return refuse(`nonce ${input.nonce} is not next (${state.next})`);
+      const budget = this.overBudget(input.spend ?? [], input.key, at);
+      if (budget) return refuse(`no room in the budget of ${budget.route}`, { budget });
       existing.nonce = input.nonce;
       delete existing.foreignAt;
       state.next++;
+      this.reserve(input.spend ?? [], input.key, at);
     }
     existing.txs.push(tx);
     return { accepted: true, record: existing };
@@ -238,12 +281,79 @@ export class NonceBook {
     for (const [key, when] of Object.entries(book.abandoned ?? {})) {
       if (!state.records[key]) (state.abandoned ??= {})[key] ??= when;
     }
+    for (const [route, reservations] of Object.entries(book.budgets ?? {})) {
+      const mine = ((state.budgets ??= {})[route] ??= []);
+      mine.push(...reservations.filter((r) => !mine.some((m) => m.key === r.key)));
+    }
     (state.adopted ??= []).push(from);
     return { adopted: true };
   }
 
-  /** Forgets tombstones and closed keys a week old. Unresolved records are kept, bytes and all. */
+  /**
+   * The first route of `spend` without room for it at `at` (not counting `key`'s own reservations, which a re-sign
+   * replaces), with when it will have room: when enough reservations leave their window, unless pending ones alone fill
+   * it.
+   */
+  overBudget(spend: Spend[], key: string, at: string): BudgetRefusal | undefined {
+    const now = Date.parse(at);
+    for (const { route, amount, limit, windowMs } of spend) {
+      const counted = (this.state.budgets?.[route] ?? []).filter((r) => r.key !== key && this.counts(r, windowMs, now));
+      const sum = (list: Reservation[]) => list.reduce((total, r) => total + BigInt(r.amount), 0n);
+      const used = sum(counted);
+      if (used + BigInt(amount) <= BigInt(limit)) continue;
+      const pending = counted.filter((r) => this.pending(r.key));
+      // Room needed from reservations leaving their window, oldest first.
+      let excess = used + BigInt(amount) - BigInt(limit);
+      let availableAt: string | undefined;
+      if (sum(pending) + BigInt(amount) <= BigInt(limit)) {
+        const leaving = counted.filter((r) => !this.pending(r.key)).sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+        for (const r of leaving) {
+          excess -= BigInt(r.amount);
+          if (excess <= 0n) {
+            availableAt = new Date(Date.parse(r.at) + windowMs).toISOString();
+            break;
+          }
+        }
+      }
+      const refusal = { route, amount, limit, used: used.toString(), windowMs, pending: pending.length };
+      return { ...refusal, ...(availableAt ? { availableAt } : {}) };
+    }
+    return undefined;
+  }
+
+  /** Whether a reservation's transaction is unresolved: signed, neither settled nor beaten to its nonce. */
+  private pending(key: string): boolean {
+    const record = this.state.records[key];
+    return !!record && record.foreignAt !== record.nonce;
+  }
+
+  /** Pending reservations count; one whose nonce went to another transaction never will be mined; others, a window. */
+  private counts(reservation: Reservation, windowMs: number, now: number): boolean {
+    if (this.state.records[reservation.key]) return this.pending(reservation.key);
+    return Date.parse(reservation.at) + windowMs > now;
+  }
+
+  private reserve(spend: Spend[], key: string, at: string): void {
+    for (const route of Object.keys(this.state.budgets ?? {})) {
+      this.state.budgets![route] = this.state.budgets![route].filter((r) => r.key !== key);
+    }
+    for (const { route, amount, windowMs } of spend) {
+      ((this.state.budgets ??= {})[route] ??= []).push({ key, amount, at, windowMs });
+    }
+    this.pruneBudgets(Date.parse(at));
+  }
+
+  private pruneBudgets(nowMs: number): void {
+    for (const [route, reservations] of Object.entries(this.state.budgets ?? {})) {
+      const kept = reservations.filter((r) => this.counts(r, r.windowMs, nowMs));
+      if (kept.length > 0) this.state.budgets![route] = kept;
+      else delete this.state.budgets![route];
+    }
+  }
+
+  /** Forgets tombstones and closed keys a week old, and reservations that count no more. Unresolved records stay. */
   prune(nowMs: number): void {
+    this.pruneBudgets(nowMs);
     for (const map of [this.state.settled, this.state.abandoned]) {
       for (const [key, value] of Object.entries(map ?? {})) {
         const at = typeof value === 'string' ? value : value.at;
@@ -260,38 +370,4 @@ export class NonceBook {
     const { at: _at, ...rest } = tombstone;
     return { key, ...rest };
   }
-}
-
-/** Rejects a malformed `recordSignedTx` before it is accepted (a rejected update leaves no trace in history). */
-export function validateRecord(input: RecordInput): void {
-  if (!input || typeof input.key !== 'string' || !input.key) throw new Error('recordSignedTx: key is required');
-  if (!Number.isSafeInteger(input.nonce) || input.nonce < 0) throw new Error('recordSignedTx: nonce must be >= 0');
-  if (!/^0x[0-9a-fA-F]{64}$/.test(input.hash)) throw new Error('recordSignedTx: hash must be a 32-byte hex hash');
-  if (!/^0x[0-9a-fA-F]+$/.test(input.raw)) throw new Error('recordSignedTx: raw must be a hex signed transaction');
-  if (!['new', 'replace', 'supersede'].includes(input.mode)) throw new Error('recordSignedTx: unknown mode');
-}
-
-/** Rejects a `lookupNonce` without a key or with a negative chain nonce. */
-export function validateLookup(input: LookupInput): void {
-  if (!input?.key || !Number.isSafeInteger(input.chainNonce) || input.chainNonce < 0)
-    throw new Error('lookupNonce: needs a key and a chainNonce >= 0');
-}
-
-/** Rejects a `settleRecords` whose hashes, block numbers or keys are malformed, naming the entry. */
-export function validateSettle(input: SettleInput): void {
-  if (!Array.isArray(input?.mined)) throw new Error('settleRecords: mined must be a list');
-  input.mined.forEach((mined, i) => {
-    if (!/^0x[0-9a-fA-F]{64}$/.test(mined?.hash)) throw new Error(`settleRecords: mined[${i}].hash must be a tx hash`);
-    if (!/^\d+$/.test(mined.blockNumber)) throw new Error(`settleRecords: mined[${i}].blockNumber must be decimal`);
-  });
-  (input.foreign ?? []).forEach((foreign, i) => {
-    if (!foreign?.key || !Number.isSafeInteger(foreign.nonce) || foreign.nonce < 0)
-      throw new Error(`settleRecords: foreign[${i}] needs a key and a nonce >= 0`);
-  });
-}
-
-/** Rejects an `adoptNonceBook` without the old owner's id or a book. */
-export function validateAdopt(input: { from: string; book: NonceBookState }): void {
-  if (!input?.from || !Number.isSafeInteger(input.book?.next) || typeof input.book.records !== 'object')
-    throw new Error('adoptNonceBook: needs the old owner (from) and its book (next, records)');
 }
