@@ -22,6 +22,8 @@ export interface NetworkInfo {
    * evidence). With routing by network, the workflow asks a worker that serves the network before it relies on it.
    */
   configured?: boolean;
+  /** The network's block time: how long the confirmations a policy still needs will take, at least. */
+  blockTimeMs?: number;
   /**
    * Submit again (same attempt) when a transaction is still not included after this long: the adapter replaces it
    * with the same nonce and higher fees. Unset: a pending transaction is only rebroadcast when reported dropped.

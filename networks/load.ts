@@ -88,6 +88,7 @@ export function networkInfo(name: string, network: EvmNetworkConfig): NetworkInf
     maxPollIntervalMs: Math.max(network.maxPollInterval ?? 10 * pollIntervalMs, pollIntervalMs),
     pollable: true,
     canSubmit: network.send,
+    blockTimeMs: network.blockTime,
     ...(network.feeBumpAfter !== undefined ? { resubmitAfterMs: network.feeBumpAfter } : {}),
   };
 }

@@ -5,14 +5,14 @@
  */
 import { ActivityFailure, ApplicationFailure, condition, log, sleep } from '@temporalio/workflow';
 import type { NetworkInfo, Observation } from '../../contract/activity-io';
-import type { EvmOperation } from '../../contract/action-spec';
+import type { EvmOperation, FinalityPolicy } from '../../contract/action-spec';
 import { DEPLOYMENT_ERRORS, ErrorType } from '../../contract/errors';
 import type { EvidenceTarget } from '../../contract/evidence';
 import { applyStepEvent, policyOf, stepSpec, templateContext } from '../machine/action';
 import { inFlight } from '../machine/compensation';
 import { nonceKeyOf, operationToFollow } from '../machine/exactly-once';
 import { decide, expireStep, followerKey, SOURCE, timeLeft, type PhaseCommand } from '../machine/phase';
-import { trackState, trackView } from '../machine/step';
+import { trackState, trackView, type TrackFacts } from '../machine/step';
 import { applyEvidence, now, type ActionRun } from './action-run';
 import { learnNetwork, routed, unknownNetwork, unserved } from './routing';
 import { settleClaims } from '../machine/claims';
@@ -236,6 +236,10 @@ async function follow(
   const base = network?.pollIntervalMs ?? 30_000;
   const max = network?.maxPollIntervalMs ?? 5 * 60_000;
   let interval = base;
+  // With the exactly-once rules, a track included and counting confirmations is not polled again before its policy
+  // can be met (the confirmations it lacks, at the network's block time): a watcher reports the final block sooner.
+  const afterNews = () =>
+    state.exactlyOnce ? Math.min(Math.max(base, timeToFinality(track(), policyOf(state, stepId), network)), max) : base;
   const track = () => (target === 'operation' ? state.steps[stepId].operation : state.steps[stepId].compensation!);
   const key = `${stepId}:${target}`;
   const seen = () => JSON.stringify(trackView(track(), policyOf(state, stepId)));
@@ -258,13 +262,13 @@ async function follow(
     const current = seen();
     if ((current !== lastSeen && !verifying) || !network?.pollable) {
       // Evidence came within the interval (or cannot be pulled here): no poll; back off only when silent.
-      interval = current !== lastSeen ? base : Math.min(interval * 2, max);
+      interval = current !== lastSeen ? afterNews() : Math.min(interval * 2, max);
       lastSeen = current;
       continue;
     }
     const news = await poll(run, stepId, target);
     if (verifying) settleClaims(state, stepId, target, now());
-    interval = news ? base : Math.min(interval * 2, max);
+    interval = news ? afterNews() : Math.min(interval * 2, max);
     // Still pending after the network's patience: submit again; the adapter replaces it with higher fees.
     const stuck =
       operation.kind !== 'await' &&
@@ -278,6 +282,13 @@ async function follow(
     }
     lastSeen = seen();
   }
+}
+
+/** How long, at least, until a track's policy can be met: the confirmations it lacks at the block time. */
+function timeToFinality(track: TrackFacts, policy: FinalityPolicy, network: NetworkInfo | undefined): number {
+  const view = trackView(track, policy);
+  if (view.state !== 'included' || !('confirmations' in policy) || !network?.blockTimeMs) return 0;
+  return Math.max(policy.confirmations - (view.confirmations ?? 0), 0) * network.blockTimeMs;
 }
 
 function hasPendingClaims(state: ActionRun['state'], stepId: string, target: EvidenceTarget): boolean {
