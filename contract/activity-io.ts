@@ -52,6 +52,11 @@ export interface SubmitStepInput {
    * (`NothingSubmitted`).
    */
   existingOnly?: boolean;
+  /**
+   * With `existingOnly`: a recorded transaction still pending at an open nonce is cancelled with a same-nonce no-op
+   * (its result's `output.cancels` names the version it replaces); one already mined is the result as usual.
+   */
+  cancelIfPending?: boolean;
 }
 
 export interface SubmitStepResult {

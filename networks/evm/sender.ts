@@ -15,6 +15,7 @@ import { ErrorType, nonRetryable } from '../../contract/errors';
 import { legacyNonceScope, nonceScope, type NonceRecord, type SettledRecord } from '../../workflows/signer-nonces';
 import { broadcast, faultAfterBroadcast } from './broadcast';
 import type { ChainReader } from './chain-reader';
+import { isNoOp, recordNoOp, submitResult } from './cancel';
 import { encodeOperation, type PreparedCall } from './encode';
 import { isRevert, revertReason } from './known-abi';
 import { OwnerTurns, settleDeepRecords, SETTLED_DEPTH, type NonceOwner, type NonceOwnerFactory } from './nonce-owner';
@@ -51,7 +52,7 @@ interface Signer {
  * A recorded transaction to (re)send: `tx` is one version of `record` (the mined one, once any version is, with its
  * block); or the attempt's settled record, mined deep, of which nothing is sent.
  */
-type Signed = { record: NonceRecord; tx: Hex; mined?: bigint } | { settled: SettledRecord };
+export type Signed = { record: NonceRecord; tx: Hex; mined?: bigint } | { settled: SettledRecord };
 
 const GAS_MARGIN_PERCENT = 125n;
 const FEE_BUMP_PERCENT = 125n;
@@ -129,14 +130,14 @@ export class EvmSender {
       ...(input.existingOnly ? { abandonIfAbsent: true } : {}),
     });
     heartbeat();
-    if (settled) return this.result(account, { settled });
+    if (settled) return submitResult(account.address, { settled });
     if (!record && (abandoned || input.existingOnly)) throw nothingSubmitted(key);
 
     const { operation } = input;
     const hint = operation.kind === 'evm.call' ? operation.function : undefined;
     const signer = { account, name: operation.signer, owner, ownerId, ...(hint ? { hint } : {}) };
     const sent = record
-      ? await this.resend(signer, record)
+      ? await ((input.cancelIfPending && (await this.cancel(signer, record))) || this.resend(signer, record))
       : await this.signAndRecord(signer, key, await this.prepare(input, signer), next);
     if ('record' in sent && sent.mined === undefined) {
       const { client, reader } = this;
@@ -144,19 +145,21 @@ export class EvmSender {
       if (sentNow) faultAfterBroadcast(this.options.killAfterBroadcastMarker);
     }
     await this.sweep(signer);
-    return this.result(account, sent);
+    return submitResult(account.address, sent);
   }
 
-  private result(account: PrivateKeyAccount, sent: Signed): SubmitStepResult {
-    const { nonce, hash, replaces } =
-      'settled' in sent ? sent.settled : { nonce: sent.record.nonce, ...this.versionOf(sent.record, sent.tx) };
-    return { ref: hash, output: { txHash: hash, nonce, from: account.address, ...(replaces ? { replaces } : {}) } };
-  }
-
-  private versionOf(record: NonceRecord, tx: Hex): { hash: string; replaces?: string } {
-    const hash = keccak256(tx);
-    const index = record.txs.findIndex((t) => t.hash === hash);
-    return { hash, ...(index > 0 ? { replaces: record.txs[index - 1].hash } : {}) };
+  /**
+   * Compensation no longer wants a call that is still pending at an open nonce: cancel it with a same-nonce no-op.
+   * A version already mined, or a nonce already used, is left to `resend`.
+   */
+  private async cancel(signer: Signer, record: NonceRecord): Promise<Signed | undefined> {
+    const { account, owner } = signer;
+    const latest = record.txs[record.txs.length - 1];
+    if (isNoOp(latest.raw as Hex, account.address)) return undefined;
+    const chainNonce = await this.client.getTransactionCount({ address: account.address, blockTag: 'latest' });
+    if (chainNonce > record.nonce || (await this.minedVersion(record))) return undefined;
+    heartbeat();
+    return recordNoOp(this.client, this.options.chainId, account, owner, record);
   }
 
   /**

@@ -9,7 +9,7 @@ import type { Worker } from '@temporalio/worker';
 import { createPublicClient, http, type Hex, type PublicClient } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import type { ActionSpecInput } from '../../contract/action-spec';
-import { retryStepUpdate, statusQuery } from '../../contract/messages';
+import { cancelUpdate, retryStepUpdate, statusQuery } from '../../contract/messages';
 import type { ActionStatus } from '../../contract/status';
 import { rpc, type LocalChains } from '../../devnet/chains';
 import { buildNetworks } from '../../networks/load';
@@ -153,6 +153,32 @@ describe('a retry while the first transaction is still live', () => {
     expect(await chainA.getBalance({ address: recipient })).toBe(VALUE);
     expect((await settled(handle)).phase).toBe('completed');
     await recordHistory('retry-live-payment.exactly-once', handle);
+  });
+});
+
+describe('compensation of a transaction still pending', () => {
+  it('cancels a pending payment with a same-nonce no-op when the action is cancelled: nothing is paid', async () => {
+    const recipient = freshAddress();
+    const nonceBefore = await chainA.getTransactionCount({ address: BRIDGE, blockTag: 'latest' });
+    await pauseMining();
+    let handle: WorkflowHandle;
+    try {
+      handle = await start(payment(uniqueId('cancel-pending'), recipient));
+      await waitFor('the payment to be pending', async () => (await handle.query(statusQuery)).steps[0].ref);
+      const status = await handle.executeUpdate(cancelUpdate, { args: [{ reason: 'customer withdrew' }] });
+      expect(status.phase).toBe('compensating');
+      // The no-op replaces the payment in the mempool before any block is mined.
+      await waitFor('the no-op to be sent', async () => (await handle.query(statusQuery)).steps[0].refs!.length === 2);
+    } finally {
+      await resumeMining();
+    }
+    const result = await settled(handle);
+    await mempoolDrained();
+    expect(await chainA.getBalance({ address: recipient })).toBe(0n);
+    // One nonce used, by the no-op: settled under the owner's control, nothing left to rebroadcast.
+    expect(await chainA.getTransactionCount({ address: BRIDGE, blockTag: 'latest' })).toBe(nonceBefore + 1);
+    expect(result.phase).toBe('compensated');
+    expect(result.steps[0]).toMatchObject({ state: 'failed', error: 'cancelled: a same-nonce no-op was mined' });
   });
 });
 

@@ -128,14 +128,12 @@ it('compensates when the action deadline passes, skipping steps that never start
   expect(status.reason).toBe('the action deadline passed');
   expect(stepOf(status, 'attest').state).toBe('skipped');
   expect(stepOf(status, 'approve').state).toBe('expired');
-  // approve's fate is still open (in flight): lock's compensation waits for it.
+  // approve's fate is still open (in flight): it is cancelled with a same-nonce no-op, and lock's compensation waits.
   expect(stepOf(status, 'lock').compensation).toBeUndefined();
-  await signal(handle, {
-    step: 'approve',
-    kind: 'dropped',
-    ref: refFor(actionId, 'approve', 1),
-    source: 'test-watcher',
-  });
+  const noop = refFor(actionId, 'approve', 1, 'noop');
+  await waitForStatus(handle, (s) => (stepOf(s, 'approve').refs ?? []).includes(noop));
+  // The no-op is what the chain keeps at that nonce: approve never took effect.
+  await signal(handle, { ref: noop, kind: 'confirmed', block: block(90), confirmations: 1, source: 'test-watcher' });
   status = await waitForStatus(handle, (s) => stepOf(s, 'lock').compensation?.state === 'submitted');
   await confirm(handle, 'lock', actionId, 'compensation');
   const result = await handle.result();
@@ -448,7 +446,9 @@ it('continues as new with its full state, transitions included', async () => {
   const result = await latest.result();
   expect(result.phase).toBe('completed');
   expect(stepOf(result, 'lock').transitions[0]).toMatchObject({ from: 'waiting', to: 'submitting' });
-  expect(chainA.submissions.filter((s) => s.actionId === actionId)).toHaveLength(1);
+  // A run that continued as new may send the recorded transaction again: one nonce record, one transaction.
+  const submissions = chainA.submissions.filter((s) => s.actionId === actionId);
+  expect(new Set(submissions.map((s) => s.nonceKey)).size).toBe(1);
 });
 
 it('keeps search attributes current and findable through visibility', async () => {

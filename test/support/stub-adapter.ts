@@ -37,7 +37,12 @@ export class StubAdapter implements NetworkAdapter {
       throw ApplicationFailure.nonRetryable(`execution reverted: ${input.stepId} refused`, 'ExecutionReverted');
     }
     // A nonce record's key names the attempt whose transaction this is: a retry carrying one on gets the same ref.
-    // (and a compensation run again gets a new one: its key ends in `compensation-<n>`).
+    // (and a compensation run again gets a new one: its key ends in `compensation-<n>`). Asked to cancel what is
+    // pending, it answers with a no-op at the same nonce, as the EVM sender does.
+    if (input.cancelIfPending) {
+      const noop = refFor(input.actionId, input.stepId, input.attempt, 'noop');
+      return { ref: noop, output: { cancels: refFor(input.actionId, input.stepId, input.attempt, input.for) } };
+    }
     const [keyAttempt, target] = input.nonceKey
       ? [Number(input.nonceKey.split('/').at(-2)), input.nonceKey.split('/').at(-1)!]
       : [input.attempt, input.for];

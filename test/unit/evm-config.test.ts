@@ -30,6 +30,7 @@ describe('the networks file', () => {
       maxPollIntervalMs: 10_000,
       pollable: true,
       canSubmit: false,
+      blockTimeMs: 1000,
     });
   });
 

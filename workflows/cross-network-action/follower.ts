@@ -4,21 +4,20 @@
  * again when the network drops or strands the transaction. Followers only report evidence; the phase machine decides.
  */
 import { ActivityFailure, ApplicationFailure, condition, log, sleep } from '@temporalio/workflow';
-import type { NetworkInfo, Observation } from '../../contract/activity-io';
-import type { EvmOperation, FinalityPolicy } from '../../contract/action-spec';
+import type { NetworkInfo } from '../../contract/activity-io';
+import type { EvmOperation } from '../../contract/action-spec';
 import { DEPLOYMENT_ERRORS, ErrorType } from '../../contract/errors';
 import type { EvidenceTarget } from '../../contract/evidence';
 import { applyStepEvent, policyOf, stepSpec, templateContext } from '../machine/action';
 import { inFlight } from '../machine/compensation';
 import { nonceKeyOf, operationToFollow } from '../machine/exactly-once';
 import { decide, expireStep, followerKey, SOURCE, timeLeft, type PhaseCommand } from '../machine/phase';
-import { trackState, trackView, type TrackFacts } from '../machine/step';
+import { trackState, trackView } from '../machine/step';
 import { applyEvidence, now, type ActionRun } from './action-run';
+import { hasPendingClaims, poll, timeToFinality } from './poll';
 import { learnNetwork, routed, unknownNetwork, unserved } from './routing';
 import { settleClaims } from '../machine/claims';
 import {
-  CHECK_OPTIONS,
-  checkStep,
   HEARTBEATING_SUBMIT,
   SUBMIT_BURST,
   SUBMIT_OPTIONS,
@@ -108,8 +107,10 @@ async function followCompensation(run: ActionRun, stepId: string): Promise<void>
 function mustSubmit(run: ActionRun, current: string, target: EvidenceTarget = 'operation'): boolean {
   if (current === 'pending') return true;
   if (!run.state.exactlyOnce) return false;
+  // (Once compensation is decided, submitting a pending operation again cancels it with a same-nonce no-op.)
   if (current === 'submitting') return true;
-  return current === 'submitted' && !(target === 'operation' && run.state.compensating);
+  const settling = target === 'operation' && run.state.compensating;
+  return current === 'submitted' && (!settling || !!run.state.cancelsPending);
 }
 
 async function stepTimer(run: ActionRun, stepId: string, attempt: number, timeoutMs: number, remainingMs: number) {
@@ -155,7 +156,7 @@ async function submit(
             operation,
             context: templateContext(state),
             ...(nonceKey ? { nonceKey } : {}),
-            ...(existingOnly ? { existingOnly } : {}),
+            ...(existingOnly ? { existingOnly, ...(state.cancelsPending ? { cancelIfPending: true } : {}) } : {}),
           },
         ],
       );
@@ -163,6 +164,11 @@ async function submit(
       if (nonceKey && nonceKeyOf(state, stepId, target) !== nonceKey) {
         // The step moved on to an attempt with another transaction: this result belongs to none of its tracks.
         log.warn('dropping the result of an earlier attempt', { stepId, nonceKey, ref: result.ref });
+        return;
+      }
+      if (state.cancelsPending && result.output?.cancels !== undefined) {
+        // A no-op now holds the nonce: whichever of the two is mined settles it, and only the call is an effect.
+        applyStepEvent(state, stepId, { type: 'noop', ref: result.ref }, { at: now(), source: `${SOURCE}:submit` });
         return;
       }
       applyEvidence(run, stepId, {
@@ -247,13 +253,27 @@ async function follow(
   let lastSubmitAt = Date.now();
   const resubmitAfter = network?.resubmitAfterMs;
   // One timer per interval, not per report: evidence that arrives in time costs no timer and no poll.
+  // Compensation decided while this operation is still pending: cancel it (once) with a same-nonce no-op.
+  let cancelled = false;
+  const mustCancel = () =>
+    !!state.cancelsPending &&
+    !cancelled &&
+    target === 'operation' &&
+    state.compensating &&
+    trackState(track(), policyOf(state, stepId)) === 'submitted';
   while (active()) {
+    if (mustCancel() && operation.kind !== 'await') {
+      cancelled = true;
+      await submit(run, stepId, state.steps[stepId].attempt, target, operation);
+      continue;
+    }
     if (run.rebroadcast.delete(key) && operation.kind !== 'await') {
       await submit(run, stepId, state.steps[stepId].attempt, target, operation);
       lastSubmitAt = Date.now();
       continue;
     }
-    const interrupted = await condition(() => !active() || run.rebroadcast.has(key) || run.verify.has(key), interval, {
+    const wake = () => !active() || run.rebroadcast.has(key) || run.verify.has(key) || mustCancel();
+    const interrupted = await condition(wake, interval, {
       summary: `wait for evidence: ${stepId}${target === 'compensation' ? ' (compensation)' : ''} on ${spec.network}`,
     });
     // A claim waits for Settle's own look at the chain: poll now (only deployments that verify claims have them).
@@ -282,60 +302,4 @@ async function follow(
     }
     lastSeen = seen();
   }
-}
-
-/** How long, at least, until a track's policy can be met: the confirmations it lacks at the block time. */
-function timeToFinality(track: TrackFacts, policy: FinalityPolicy, network: NetworkInfo | undefined): number {
-  const view = trackView(track, policy);
-  if (view.state !== 'included' || !('confirmations' in policy) || !network?.blockTimeMs) return 0;
-  return Math.max(policy.confirmations - (view.confirmations ?? 0), 0) * network.blockTimeMs;
-}
-
-function hasPendingClaims(state: ActionRun['state'], stepId: string, target: EvidenceTarget): boolean {
-  return !!state.unverified?.some((c) => c.stepId === stepId && c.evidence.for === target);
-}
-
-/** Pulls what the network says about a track; true when it changed something. */
-async function poll(run: ActionRun, stepId: string, target: EvidenceTarget): Promise<boolean> {
-  const { state } = run;
-  const spec = stepSpec(state, stepId);
-  const step = state.steps[stepId];
-  const track = target === 'operation' ? step.operation : step.compensation!;
-  const policy = policyOf(state, stepId);
-  const view = trackView(track, policy);
-  let observations: Observation[];
-  try {
-    observations = await checkStep.executeWithOptions(
-      {
-        ...CHECK_OPTIONS,
-        ...routed(run, spec.network),
-        summary: `check ${stepId}${target === 'compensation' ? ' (compensation)' : ''} on ${spec.network}`,
-      },
-      [
-        {
-          actionId: state.spec.actionId,
-          stepId,
-          network: spec.network,
-          for: target,
-          attempt: step.attempt,
-          refs: [...track.refs],
-          finality: policy,
-          ...(view.block ? { knownBlock: view.block } : {}),
-        },
-      ],
-    );
-  } catch (error) {
-    log.warn('checkStep failed; will poll again', { stepId, network: spec.network, error: String(error) });
-    return false;
-  }
-  const version = state.version;
-  for (const observation of observations) {
-    applyEvidence(run, stepId, {
-      ...observation,
-      step: stepId,
-      for: target,
-      source: observation.source ?? `${SOURCE}:poll`,
-    });
-  }
-  return state.version !== version;
 }

@@ -24,6 +24,9 @@ import { deliverNotifications, publish } from './publish';
  */
 export const EXACTLY_ONCE_PATCH = 'exactly-once';
 
+/** With it, compensation cancels a pending operation with a same-nonce no-op (see `ActionState.cancelsPending`). */
+export const CANCEL_PENDING_PATCH = 'cancel-pending';
+
 /** Internal state carried across continue-as-new; callers pass only the ActionSpec. */
 export interface ContinuedAction {
   state?: ActionState;
@@ -46,6 +49,7 @@ export async function crossNetworkAction(
   const state: ActionState = continued.state ?? newState(spec, exactlyOnce);
   state.retrying ??= {};
   if (exactlyOnce) state.exactlyOnce = true;
+  if (exactlyOnce && (continued.state?.cancelsPending || patched(CANCEL_PENDING_PATCH))) state.cancelsPending = true;
   const run = newRun(state);
   installHandlers(run);
   if (!continued.state) {

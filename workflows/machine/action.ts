@@ -48,6 +48,11 @@ export interface ActionState {
    * patch. Absent in runs recorded before it, which replay with the rules they had.
    */
   exactlyOnce?: boolean;
+  /**
+   * Once compensation is decided, a pending operation is cancelled with a same-nonce no-op, and a dropped one stays in
+   * flight until its nonce is settled (patch `cancel-pending`, after `exactly-once`).
+   */
+  cancelsPending?: boolean;
   /** `<actionId>/<first run id>`: nonce records are unique to this action's run chain. Absent: the legacy keys. */
   nonceKeyPrefix?: string;
   /** When the action's deadline passed: it is applied once, whatever continue-as-new does to its timer. */

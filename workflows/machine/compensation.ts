@@ -27,6 +27,9 @@ export function inFlight(state: ActionState, stepId: string): boolean {
   if (step.compensation || !undoable(state, stepId)) return false;
   const track = trackState(step.operation, policyOf(state, stepId));
   if (track === 'submitting') return true;
+  // With the exactly-once rules a dropped transaction is in flight too: its bytes can still be mined until its nonce
+  // is settled (mined, or cancelled by a no-op).
+  if (state.cancelsPending) return track === 'submitted';
   const ref = trackView(step.operation, policyOf(state, stepId)).ref;
   return track === 'submitted' && !(ref && step.operation.dropped.includes(ref));
 }

@@ -57,6 +57,8 @@ export type StepEvent =
   | { type: 'retry'; keepLive?: boolean; for?: EvidenceTarget }
   /** The submission under way was given up and its nonce owner confirms nothing was signed. */
   | { type: 'abandoned' }
+  /** A same-nonce no-op was sent to cancel the operation's pending transaction (compensation no longer wants it). */
+  | { type: 'noop'; ref: string }
   | { type: 'compensate' };
 
 export function newStepRecord(spec: {
@@ -115,6 +117,10 @@ export function reduceStep(
       next.attempt += 1;
       next.expired = false;
       next.startedAt = meta.at;
+      break;
+    case 'noop':
+      if (!next.operation.refs.includes(event.ref)) next.operation.refs.push(event.ref);
+      next.operation.noops = [...(next.operation.noops ?? []), event.ref];
       break;
     case 'abandoned':
       if (next.operation.refs.length === 0) next.operation.submitting = false;

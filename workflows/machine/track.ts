@@ -33,6 +33,8 @@ export interface TrackFacts {
   dropped: string[];
   failures: Failure[];
   output?: StepOutput;
+  /** Refs of same-nonce no-ops that cancel the call: one of them mined means the call never took effect. */
+  noops?: string[];
 }
 
 const BLOCKLESS = '~';
@@ -49,6 +51,7 @@ export function cloneTrack(t: TrackFacts): TrackFacts {
     orphaned: [...t.orphaned],
     dropped: [...t.dropped],
     failures: t.failures.map((f) => ({ ...f })),
+    ...(t.noops ? { noops: [...t.noops] } : {}),
     ...(t.output ? { output: { ...t.output } } : {}),
   };
 }
@@ -150,6 +153,8 @@ export function violatedSighting(track: TrackFacts, policy: FinalityPolicy): Sig
 export function trackState(track: TrackFacts, policy: FinalityPolicy): TrackState {
   const bestKey = bestSightingKey(track);
   const best = bestKey === undefined ? undefined : track.sightings[bestKey];
+  // The no-op that cancelled the call is what the chain kept at its nonce: the call has no effect.
+  if (best?.ref && track.noops?.includes(best.ref)) return 'failed';
   // A transaction that reverted in the block it is in has failed, however deep that block is.
   if (best?.hash && track.failures.some((f) => f.blockHash === best.hash)) return 'failed';
   // Only live blocks count: a final block that is orphaned moves the step back, and `violatedSighting` raises the alarm.
@@ -164,7 +169,10 @@ export function trackState(track: TrackFacts, policy: FinalityPolicy): TrackStat
 export function trackView(track: TrackFacts, policy: FinalityPolicy): Track {
   const bestKey = bestSightingKey(track);
   const best = bestKey === undefined ? undefined : track.sightings[bestKey];
-  const liveFailure = track.failures.find((f) => !f.blockHash || !track.orphaned.includes(f.blockHash));
+  const cancelled = best?.ref && track.noops?.includes(best.ref) ? 'cancelled: a same-nonce no-op was mined' : '';
+  const liveFailure = cancelled
+    ? { reason: cancelled }
+    : track.failures.find((f) => !f.blockHash || !track.orphaned.includes(f.blockHash));
   // A dropped (replaced) ref is not current, whichever order `submitted` and `dropped` arrived in.
   const pending = (ref?: string) => (ref && !track.dropped.includes(ref) ? ref : undefined);
   const ref =
