@@ -179,6 +179,7 @@ describe('compensation of a transaction still pending', () => {
     expect(await chainA.getTransactionCount({ address: BRIDGE, blockTag: 'latest' })).toBe(nonceBefore + 1);
     expect(result.phase).toBe('compensated');
     expect(result.steps[0]).toMatchObject({ state: 'failed', error: 'cancelled: a same-nonce no-op was mined' });
+    await recordHistory('cancel-pending-payment.cancel-pending', handle);
   });
 });
 

@@ -139,6 +139,7 @@ it('compensates when the action deadline passes, skipping steps that never start
   const result = await handle.result();
   expect(result.phase).toBe('compensated');
   expect(chainB.submissions.filter((s) => s.actionId === actionId && s.for === 'compensation')).toHaveLength(0);
+  await recordHistory('deadline-cancels-in-flight.cancel-pending', handle);
 });
 
 it('holds for an operator, whose retry carries the expired step’s live transaction on at its nonce', async () => {
