@@ -361,6 +361,18 @@ describe('action state', () => {
       expect(table).toContain('| lock | chainA | compensating · compensation pending | 0xlock | 1/3 |');
       expect(table).toContain(`**Finality violation**: step lock: block ${block(100).hash} was orphaned`);
     });
+
+    it('ends the table with one line per finality alarm', () => {
+      const state = stateOf(BRIDGE);
+      final(state, 'lock');
+      final(state, 'attest');
+      report(state, 'lock', { kind: 'reorged', ref: '0xlock', block: block(100) });
+      report(state, 'attest', { kind: 'reorged', ref: '0xattest', block: block(100) });
+      expect(stepsTable(toActionStatus(state)).split('\n').slice(-2)).toEqual([
+        `**Finality violation**: step lock: block ${block(100).hash} was orphaned after the step was final`,
+        `**Finality violation**: step attest: block ${block(100).hash} was orphaned after the step was final`,
+      ]);
+    });
   });
 
   describe('the action record', () => {

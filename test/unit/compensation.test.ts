@@ -102,6 +102,20 @@ describe('compensation', () => {
       expect(inFlight(state, 'evm')).toBe(false);
     });
 
+    it('keeps a dropped transaction in flight when pending operations are cancelled (its bytes may still be mined)', () => {
+      const state = stateOf();
+      state.cancelsPending = true;
+      apply(state, 'evm', report({ kind: 'submitted', ref: '0x1' }), report({ kind: 'dropped', ref: '0x1' }));
+      expect(inFlight(state, 'evm')).toBe(true);
+      apply(state, 'evm', report({ kind: 'included', ref: '0x1', block: block(1) }));
+      expect(inFlight(state, 'evm')).toBe(false);
+      const sending = stateOf();
+      sending.cancelsPending = true;
+      apply(sending, 'evm', { type: 'submitting' });
+      expect(inFlight(sending, 'evm')).toBe(true);
+      expect(inFlight(stateOf(), 'evm')).toBe(false);
+    });
+
     it('is in flight again when a replacement of a dropped transaction is pending', () => {
       const state = stateOf();
       apply(state, 'evm', report({ kind: 'submitted', ref: '0x1' }), report({ kind: 'dropped', ref: '0x1' }));

@@ -107,6 +107,12 @@ describe('exactly-once rules', () => {
       ).toBe(`${LOCK_TX} is not a transaction Settle submitted for this step`);
     });
 
+    it('checks an operation claim against the operation, even when the step has no EVM compensation', () => {
+      expect(refusedClaim(stateOf(), 'mint', evidence({ kind: 'included', ref: FOREIGN_TX, block: BLOCK }))).toBe(
+        `${FOREIGN_TX} is not a transaction Settle submitted for this step`,
+      );
+    });
+
     it('accepts claims about the transactions of earlier attempts (the reducer recognises and ignores them)', () => {
       const state = stateOf();
       apply(state, 'lock', ...sent(), reported({ kind: 'failed', ref: LOCK_TX, reason: 'fee too low' }));

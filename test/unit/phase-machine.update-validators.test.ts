@@ -22,6 +22,7 @@ const SPEC: ActionSpecInput = {
     { id: 'lock', network: 'chainA', operation: call('lock()'), compensation: call('unlock()') },
     { id: 'attest', network: 'ext', operation: { kind: 'await' }, compensation: { kind: 'await' } },
     { id: 'mint', network: 'chainB', operation: call('mint()') },
+    { id: 'relay', network: 'chainB', operation: call('relay()'), compensation: { kind: 'await' } },
   ],
 };
 
@@ -119,7 +120,7 @@ describe('the operator updates, validated before they are accepted', () => {
     it('refuses once the action is settled, or compensation was decided', () => {
       const settled = failedLock();
       settled.phase = 'failed';
-      expect(() => validateRetry(settled, retry('lock'))).toThrow('retryStep: the action is failed');
+      expect(() => validateRetry(settled, retry('lock'))).toThrow(/^retryStep: the action is failed$/);
       const compensating = failedLock();
       compensating.compensating = true;
       expect(() => validateRetry(compensating, retry('lock'))).toThrow(
@@ -197,6 +198,12 @@ describe('the operator updates, validated before they are accepted', () => {
       expect(() => validateResolve(unsent, resolve('lock', { for: 'compensation' }))).toThrow(
         'resolveStep: nothing was submitted for step "lock" (compensation): there is nothing to resolve',
       );
+      // An awaited compensation of an EVM step is reported by an external system: any ref.
+      const relay = stateOf();
+      apply(relay, 'relay', { type: 'submitting' }, report({ kind: 'included', ref: TX, block: BLOCK }), {
+        type: 'compensate',
+      });
+      expect(() => validateResolve(relay, resolve('relay', { for: 'compensation', ref: FOREIGN }))).not.toThrow();
       const awaited = stateOf();
       apply(awaited, 'attest', report({ kind: 'finalized' }), { type: 'compensate' });
       expect(() => validateResolve(awaited, resolve('attest', { for: 'compensation', ref: FOREIGN }))).not.toThrow();
@@ -212,6 +219,10 @@ describe('the operator updates, validated before they are accepted', () => {
       const submitting = stateOf(false);
       apply(submitting, 'mint', { type: 'submitting' });
       expect(() => validateResolve(submitting, resolve('mint', {}))).not.toThrow();
+      const reported = stateOf(false);
+      apply(reported, 'mint', report({ kind: 'submitted', ref: TX }));
+      expect(reported.steps.mint.operation.submitting).toBe(false);
+      expect(() => validateResolve(reported, resolve('mint', {}))).not.toThrow();
     });
 
     it.each(['completed', 'compensated', 'failed', 'cancelled'] as const)('refuses once the action is %s', (phase) => {

@@ -82,6 +82,17 @@ describe('the step reducer, event by event', () => {
     expect(step.operation.submitting).toBe(false);
   });
 
+  it('keeps no facts about the operation of a skipped step', () => {
+    const skipped = run(
+      [{ type: 'skip' }, report({ kind: 'finalized', ref: TX, block: block(1) })],
+      undefined,
+      'await',
+    );
+    expect(skipped.operation.refs).toEqual([]);
+    expect(skipped.operation.sightings).toEqual({});
+    expect(toStepStatus(skipped, POLICY)).not.toHaveProperty('block');
+  });
+
   it('does not skip a step that was reported on', () => {
     const awaited = run([report({ kind: 'submitted', ref: 'x' }), { type: 'skip' }], undefined, 'await');
     expect(awaited).toMatchObject({ state: 'submitted', skipped: false });
@@ -130,6 +141,8 @@ describe('the step reducer, event by event', () => {
       reason: 'checked',
       ref: TX,
     });
+    expect(audited.transitions.at(-1)).not.toHaveProperty('confirmations');
+    expect(audited.transitions.at(-1)).not.toHaveProperty('block');
   });
 
   it('records a compensation transition with its ref and block, not the operation confirmations', () => {
@@ -157,6 +170,16 @@ describe('the step reducer, event by event', () => {
     expect(submitting.transitions.at(-1)).toMatchObject({ for: 'compensation', from: 'pending', to: 'submitting' });
     expect(submitting.transitions.at(-1)).not.toHaveProperty('ref');
     expect(submitting.transitions.at(-1)).not.toHaveProperty('block');
+  });
+
+  it('records nothing for a report that changes neither the step nor its compensation', () => {
+    const step = run([
+      report({ kind: 'included', ref: TX, block: block(1) }),
+      { type: 'compensate' },
+      report({ for: 'compensation', kind: 'submitted', ref: UNDO }),
+    ]);
+    const again = run([report({ for: 'compensation', kind: 'submitted', ref: UNDO }), { type: 'compensate' }], step);
+    expect(again.transitions).toEqual(step.transitions);
   });
 
   it('reports a finality violation of the operation before one of its compensation', () => {

@@ -189,4 +189,44 @@ describe('the step reducer, exactly once', () => {
       expect(retried).not.toHaveProperty('compensationAttempt');
     });
   });
+
+  describe('a pending operation cancelled by a same-nonce no-op', () => {
+    const NOOP = `0x${'e'.repeat(64)}`;
+    const pending = () =>
+      run([
+        { type: 'start' },
+        { type: 'submitting' },
+        report({ kind: 'submitted', ref: TX }),
+        { type: 'compensate' },
+        { type: 'noop', ref: NOOP },
+      ]);
+
+    it('knows the no-op as one of its transactions, and stays in flight until one of them is mined', () => {
+      const step = pending();
+      expect(step.operation.refs).toEqual([TX, NOOP]);
+      expect(step.operation.noops).toEqual([NOOP]);
+      // The call is what is shown until the chain says which of the two it kept.
+      expect(toStepStatus(step, POLICY)).toMatchObject({ ref: TX, refs: [TX, NOOP] });
+      expect(run([{ type: 'noop', ref: TX }], step).operation.refs).toEqual([TX, NOOP]);
+    });
+
+    it('has no effect when the no-op is what the chain kept at the nonce', () => {
+      const step = run([report({ kind: 'included', ref: NOOP, block: BLOCK })], pending());
+      const status = toStepStatus(step, POLICY);
+      expect(status.state).toBe('compensating');
+      expect(step.operation.sightings[BLOCK.hash].ref).toBe(NOOP);
+      expect(toStepStatus(step, POLICY)).toMatchObject({
+        block: BLOCK,
+        error: 'cancelled: a same-nonce no-op was mined',
+      });
+      const final = run([report({ kind: 'confirmed', ref: NOOP, block: BLOCK, confirmations: 5 })], step);
+      expect(toStepStatus(final, POLICY).error).toBe('cancelled: a same-nonce no-op was mined');
+    });
+
+    it('has its effect when the call itself was mined instead', () => {
+      const step = run([report({ kind: 'included', ref: TX, block: BLOCK })], pending());
+      expect(toStepStatus(step, POLICY)).toMatchObject({ ref: TX, block: BLOCK });
+      expect(toStepStatus(step, POLICY)).not.toHaveProperty('error');
+    });
+  });
 });

@@ -83,11 +83,13 @@ describe('a track of facts', () => {
         { kind: 'failed', ref: TX, block: block(2), reason: 'reverted' },
         { kind: 'failed', ref: TX, block: block(3), reason: 'reverted' },
         { kind: 'failed', ref: TX },
+        { kind: 'failed', ref: TX, reason: 'nonce too low' },
       );
       expect(track.failures).toEqual([
         { reason: 'reverted', blockHash: block(2).hash },
         { reason: 'reverted', blockHash: block(3).hash },
         { reason: 'failed' },
+        { reason: 'nonce too low' },
       ]);
     });
 
@@ -110,6 +112,9 @@ describe('a track of facts', () => {
       );
       expect(track.submittedRef).toBe(REPLACEMENT);
       expect(track.refs).toEqual(['0x01', TX, REPLACEMENT]);
+      // A submission report that names no transaction forgets nothing.
+      addFacts(track, { for: 'operation', source: 'watcher', kind: 'submitted' });
+      expect(track.submittedRef).toBe(REPLACEMENT);
     });
 
     it('merges outputs, later fields over earlier ones', () => {
@@ -146,14 +151,18 @@ describe('a track of facts', () => {
       expect(
         facts({ kind: 'confirmed', ref: TX, block: block(5) } as Evidence).sightings[block(5).hash].confirmations,
       ).toBe(1);
+      // Only a `confirmed` report counts confirmations: an inclusion is one, whatever else it carries.
+      for (const kind of ['included', 'finalized'] as const)
+        expect(facts({ kind, ref: TX, block: block(5), confirmations: 9 }).sightings[block(5).hash].confirmations).toBe(
+          1,
+        );
       expect(facts({ kind: 'finalized', block: block(5) }).sightings[block(5).hash]).not.toHaveProperty('ref');
     });
 
     it('attaches a report without a block to the block the track is in, or keeps it apart when there is none', () => {
       const blockless = facts({ kind: 'confirmed', ref: TX, confirmations: 2 });
-      expect(Object.values(blockless.sightings)).toEqual([
-        { number: '0', confirmations: 2, finalized: false, ref: TX },
-      ]);
+      // Kept under the key '~' (no block hash looks like it): the facts travel in the workflow's state.
+      expect(blockless.sightings).toEqual({ '~': { number: '0', confirmations: 2, finalized: false, ref: TX } });
       expect(trackState(blockless, TWO)).toBe('final');
       expect(trackView(blockless, TWO)).not.toHaveProperty('block');
       expect(trackView(blockless, TWO).confirmations).toBe(2);
@@ -290,6 +299,26 @@ describe('a track of facts', () => {
       expect(trackState(submittedWithoutRefs, TWO)).toBe('submitted');
     });
 
+    it('is failed, cancelled, when the same-nonce no-op sent to cancel it is what was mined', () => {
+      const cancelled = facts(
+        { kind: 'submitted', ref: TX },
+        { kind: 'confirmed', ref: REPLACEMENT, block: block(1), confirmations: 2 },
+      );
+      cancelled.noops = [REPLACEMENT];
+      expect(trackState(cancelled, TWO)).toBe('failed');
+      expect(trackView(cancelled, TWO)).toMatchObject({
+        error: 'cancelled: a same-nonce no-op was mined',
+        ref: REPLACEMENT,
+      });
+      const copy = cloneTrack(cancelled);
+      copy.noops!.push('x');
+      expect(cancelled.noops).toEqual([REPLACEMENT]);
+      const mined = facts({ kind: 'confirmed', ref: TX, block: block(1), confirmations: 2 });
+      mined.noops = [REPLACEMENT];
+      expect(trackState(mined, TWO)).toBe('final');
+      expect(trackView(mined, TWO)).not.toHaveProperty('error');
+    });
+
     it('is failed on a revert in the block it is in, or a failure outside any orphaned block', () => {
       expect(trackState(facts({ kind: 'failed', ref: TX, reason: 'rejected' }), TWO)).toBe('failed');
       const reverted = facts(
@@ -360,6 +389,14 @@ describe('a track of facts', () => {
 
     it('shows no ref, block or confirmations before anything is known', () => {
       expect(trackView(emptyTrack(), TWO)).toEqual({ state: 'pending', refs: [], orphaned: [] });
+    });
+
+    it('lists the blocks known to be orphaned', () => {
+      const track = facts(
+        { kind: 'included', ref: TX, block: block(1) },
+        { kind: 'reorged', orphanedHash: block(1).hash },
+      );
+      expect(trackView(track, TWO)).toEqual({ state: 'submitted', ref: TX, refs: [TX], orphaned: [block(1).hash] });
     });
 
     it('returns copies of its lists', () => {
