@@ -215,10 +215,9 @@ describe('the phase machine, exactly once', () => {
       expect(run(continuedAsNew(action))).toEqual([]);
     });
 
-    // Known gap (reported): while the action runs, only steps whose dependencies are met are followed again, so a
-    // transaction sent for a step whose dependency was then orphaned is not followed (nor polled) by the new run until
-    // the dependency is back. The run before followed it. `it.failing` until the phase machine follows it.
-    it.failing('follows a sent transaction whose dependency was orphaned since, while the action runs', () => {
+    // Found by mutation testing: a transaction sent for a step whose dependency was then orphaned must still be
+    // followed by a run that continued as new (the run before followed it).
+    it('follows a sent transaction whose dependency was orphaned since, while the action runs', () => {
       const action = actionOf({
         actionId: 'fast-path',
         steps: [

@@ -219,7 +219,10 @@ function startSteps(d: Decision): void {
   for (const spec of state.spec.steps) {
     const step = state.steps[spec.id];
     const key = followerKey(spec.id, step.attempt);
-    if (!d.followers.steps.has(key) && !step.skipped && dependenciesMet(state, spec.id) && step.state !== 'final') {
+    // A transaction already sent is followed whatever became of its dependencies since (a reorg of the block the fast
+    // path started on): it may still take effect.
+    const ready = dependenciesMet(state, spec.id) || (!!state.exactlyOnce && liveOperation(state, spec.id));
+    if (!d.followers.steps.has(key) && !step.skipped && ready && step.state !== 'final') {
       d.followers.steps.add(key);
       applyStepEvent(state, spec.id, { type: 'start' }, { at: d.now, source: SOURCE });
       d.commands.push({ kind: 'followStep', stepId: spec.id, attempt: step.attempt });
