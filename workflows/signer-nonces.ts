@@ -30,23 +30,6 @@ import {
   type UnsettledRecord,
 } from './machine/nonce-book';
 
-// Kept here so code that talks to the nonce owner (networks/evm) imports one module.
-export {
-  NonceBook,
-  type BudgetRefusal,
-  type LookupInput,
-  type LookupResult,
-  type NonceBookState,
-  type NonceRecord,
-  type RecordInput,
-  type RecordResult,
-  type SettledRecord,
-  type SettleInput,
-  type SignedTx,
-  type Spend,
-  type UnsettledRecord,
-} from './machine/nonce-book';
-
 export const SIGNER_NONCES_WORKFLOW = 'signerNonces';
 
 /**

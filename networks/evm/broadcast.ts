@@ -4,7 +4,7 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { keccak256, type Hex, type PrivateKeyAccount, type PublicClient } from 'viem';
-import type { NonceRecord } from '../../workflows/signer-nonces';
+import type { NonceRecord } from '../../workflows/machine/nonce-book';
 import type { ChainReader } from './chain-reader';
 import type { NonceOwner } from './nonce-owner';
 

@@ -6,7 +6,7 @@
  */
 import { keccak256, parseTransaction, type Hex, type PrivateKeyAccount, type PublicClient } from 'viem';
 import type { SubmitStepResult } from '../../contract/activity-io';
-import type { NonceRecord } from '../../workflows/signer-nonces';
+import type { NonceRecord } from '../../workflows/machine/nonce-book';
 import type { Signed } from './sender';
 import type { NonceOwner } from './nonce-owner';
 

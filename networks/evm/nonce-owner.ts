@@ -5,7 +5,6 @@ import {
   adoptNonceBookUpdate,
   budgetCheckQuery,
   lookupNonceUpdate,
-  NonceBook,
   nonceBookQuery,
   recordsBetweenQuery,
   recordSignedTxUpdate,
@@ -14,30 +13,22 @@ import {
   SIGNER_NONCES_WORKFLOW,
   signerNoncesWorkflowId,
   unsettledRecordsQuery,
-  type BudgetRefusal,
-  type LookupInput,
-  type LookupResult,
-  type NonceBookState,
-  type NonceRecord,
-  type RecordInput,
-  type RecordResult,
-  type SettleInput,
-  type Spend,
-  type UnsettledRecord,
 } from '../../workflows/signer-nonces';
+import { NonceBook } from '../../workflows/machine/nonce-book';
+import type * as book from '../../workflows/machine/nonce-book';
 import type { ChainReader } from './chain-reader';
 
 /** The single owner of one (chain, signer)'s nonces and signed transactions. */
 export interface NonceOwner {
-  lookup(input: LookupInput): Promise<LookupResult>;
-  record(input: RecordInput): Promise<RecordResult>;
-  between(from: number, to: number): Promise<NonceRecord[]>;
+  lookup(input: book.LookupInput): Promise<book.LookupResult>;
+  record(input: book.RecordInput): Promise<book.RecordResult>;
+  between(from: number, to: number): Promise<book.NonceRecord[]>;
   /** Tells the owner which records are settled (mined deep) or lost their nonce to another transaction. */
-  settle(input: SettleInput): Promise<{ settled: string[] }>;
+  settle(input: book.SettleInput): Promise<{ settled: string[] }>;
   /** Unresolved records below a nonce the chain used deep down, lowest first (at most `limit`). */
-  unsettled(below: number, limit: number): Promise<UnsettledRecord[]>;
+  unsettled(below: number, limit: number): Promise<book.UnsettledRecord[]>;
   /** Whether `spend` fits its routes' budgets at `at` (advisory: `record` reserves, or refuses, for good). */
-  budget(input: { key: string; spend: Spend[]; at: string }): Promise<BudgetRefusal | undefined>;
+  budget(input: { key: string; spend: book.Spend[]; at: string }): Promise<book.BudgetRefusal | undefined>;
 }
 
 export interface NonceOwnerOptions {
@@ -157,7 +148,7 @@ async function adoptLegacyBook(
       throw error;
     });
   if (adopted.includes(old)) return;
-  let book: NonceBookState;
+  let book: book.NonceBookState;
   try {
     book = await untilApplied(() =>
       client.workflow.getHandle(old).executeUpdate(retireNonceBookUpdate, { args: [{ movedTo: workflowId }] }),
@@ -198,7 +189,7 @@ export async function settleDeepRecords(owner: NonceOwner, reader: SettlingReade
   const candidates = await owner.unsettled(below, SETTLE_LIMIT);
   if (candidates.length === 0) return;
   const receipts = await Promise.all(candidates.map((c) => reader.newestReceipt(c.hashes as Hex[])));
-  const input: Required<SettleInput> = { mined: [], foreign: [] };
+  const input: Required<book.SettleInput> = { mined: [], foreign: [] };
   candidates.forEach(({ key, nonce }, i) => {
     const receipt = receipts[i];
     if (!receipt) input.foreign.push({ key, nonce });

@@ -12,7 +12,8 @@ import { keccak256, parseTransaction, type Hex, type PrivateKeyAccount, type Pub
 import { privateKeyToAccount } from 'viem/accounts';
 import type { SubmitStepInput, SubmitStepResult } from '../../contract/activity-io';
 import { ErrorType, nonRetryable } from '../../contract/errors';
-import { legacyNonceScope, nonceScope, type NonceRecord, type SettledRecord } from '../../workflows/signer-nonces';
+import { legacyNonceScope, nonceScope } from '../../workflows/signer-nonces';
+import type { NonceRecord, SettledRecord } from '../../workflows/machine/nonce-book';
 import { broadcast, faultAfterBroadcast } from './broadcast';
 import type { ChainReader } from './chain-reader';
 import { isNoOp, recordNoOp, submitResult } from './cancel';

@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { formatDuration } from '../../contract/duration';
 import { ErrorType, nonRetryable } from '../../contract/errors';
 import { parseOrThrow } from '../../contract/validation';
-import type { BudgetRefusal, Spend } from '../../workflows/signer-nonces';
+import type { BudgetRefusal, Spend } from '../../workflows/machine/nonce-book';
 import { ConfigError } from '../config';
 import type { NonceOwner } from './nonce-owner';
 import {

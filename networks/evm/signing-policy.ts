@@ -18,7 +18,7 @@ import { z } from 'zod';
 import { formatDuration, DurationSchema } from '../../contract/duration';
 import { ErrorType, nonRetryable } from '../../contract/errors';
 import { DecimalStringSchema, HexAddressSchema } from '../../contract/primitives';
-import type { Spend } from '../../workflows/signer-nonces';
+import type { Spend } from '../../workflows/machine/nonce-book';
 
 /** A rolling budget: at most `limit` (token units or wei) per `window`, over every call of its route. */
 const BudgetSchema = z.strictObject({ limit: DecimalStringSchema, window: DurationSchema });
