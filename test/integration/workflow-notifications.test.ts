@@ -1,3 +1,4 @@
+import { recordHistory } from '../support/histories';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -99,6 +100,7 @@ it('pushes every transition in order, signed, including those made while the rec
   const server = await receiver(port, received);
   try {
     const result = await handle.result();
+    await recordHistory('notifications-delivered.exactly-once', handle);
     expect(result.phase).toBe('completed');
     const expected = [
       ['attest', 'waiting', 'included'],
