@@ -5,7 +5,7 @@
  * contracts deployed here), and runs until Ctrl-C.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createPublicClient, createWalletClient, http, maxUint256, type Abi, type Hex } from 'viem';
@@ -279,6 +279,7 @@ export function writeLocalState(stateDir: string, chains: LocalChains['chains'])
   mkdirSync(path.join(stateDir, 'keys'), { recursive: true });
   const keyFile = path.resolve(stateDir, 'keys', 'bridge.key');
   writeFileSync(keyFile, `${DEV_KEYS.bridge}\n`, { mode: 0o600 });
+  chmodSync(keyFile, 0o600); // a key file kept from an earlier run
   const summary = Object.fromEntries(
     Object.values(chains).map((c) => [c.name, { chainId: c.chainId, rpcUrl: c.rpcUrl, contracts: c.contracts }]),
   );

@@ -4,7 +4,7 @@
  * this file's actions: a signer names an env variable or a key file, read once at start-up. Parsed once with zod and
  * passed down.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { FinalityPolicySchema } from '../contract/action-spec';
@@ -159,6 +159,13 @@ export function readSignerKey(
       key = readFileSync(file, 'utf8').trim();
     } catch (error) {
       throw new ConfigError(`signer "${name}": cannot read key file ${file}: ${(error as NodeJS.ErrnoException).code}`);
+    }
+    // A signing key that group or others can read is refused, not used.
+    const mode = statSync(file).mode;
+    if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
+      throw new ConfigError(
+        `signer "${name}": key file ${file} is readable by group or others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`,
+      );
     }
   }
   if (!PRIVATE_KEY.test(key)) throw new ConfigError(`signer "${name}": the key is not a 0x-prefixed 32-byte hex key`);

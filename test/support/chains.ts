@@ -58,7 +58,7 @@ export function writeTestNetworksFile(
   const dir = mkdtempSync(path.join(os.tmpdir(), 'settle-config-'));
   const keyFile = path.join(dir, 'bridge.key');
   const marker = path.join(dir, 'killed-after-broadcast');
-  writeFileSync(keyFile, `${DEV_KEYS.bridge}\n`);
+  writeFileSync(keyFile, `${DEV_KEYS.bridge}\n`, { mode: 0o600 });
   const file = {
     ...localNetworksFile(chains, {
       keyFile,

@@ -59,10 +59,18 @@ describe('the networks file', () => {
 
   it('reads a key file relative to the networks file', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'settle-key-'));
-    writeFileSync(path.join(dir, 'bridge.key'), `${KEY}\n`);
+    writeFileSync(path.join(dir, 'bridge.key'), `${KEY}\n`, { mode: 0o600 });
     expect(readSignerKey('bridge', { keyFile: 'bridge.key' }, {}, dir)).toBe(KEY);
     expect(() => readSignerKey('bridge', { keyFile: 'missing.key' }, {}, dir)).toThrow(
       /signer "bridge": cannot read key file/,
+    );
+  });
+
+  it('refuses a signing key file that group or others can read', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'settle-key-'));
+    writeFileSync(path.join(dir, 'loose.key'), `${KEY}\n`, { mode: 0o644 });
+    expect(() => readSignerKey('bridge', { keyFile: 'loose.key' }, {}, dir)).toThrow(
+      /signer "bridge": key file .*loose\.key is readable by group or others \(mode 644\); chmod 600 it/,
     );
   });
 });
