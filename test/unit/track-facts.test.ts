@@ -236,6 +236,16 @@ describe('a track of facts', () => {
       expect(bestSightingKey(genesis)).toBe(block(0).hash);
     });
 
+    it('prefers a named block to a blockless report whichever was recorded first', () => {
+      // A block recorded before the blockless report (as when a block thought orphaned is seen again).
+      const track = emptyTrack();
+      track.sightings = {
+        [block(0).hash]: { number: '0', hash: block(0).hash, confirmations: 1, finalized: false },
+        '~': { number: '0', confirmations: 1, finalized: false },
+      };
+      expect(bestSightingKey(track)).toBe(block(0).hash);
+    });
+
     it('chooses between forks at the same height and depth the same way whatever the order', () => {
       const forks = [
         { kind: 'included' as const, ref: TX, block: block(5, 'a') },
