@@ -76,6 +76,14 @@ export const EvidenceSchema = z
     network: NetworkNameSchema.optional(),
     for: EvidenceTargetSchema.default('operation'),
     ...evidenceFields,
+    /**
+     * This delivery's id: evidence whose id was already received is ignored, however often it is sent again (a signed
+     * claim is known by its signature instead). The HTTP API sets it from the request's signature.
+     */
+    id: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,128}$/, 'must be 1 to 128 printable characters without spaces')
+      .optional(),
   })
   .superRefine((evidence, ctx) => {
     if (!evidence.step && !evidence.ref) {

@@ -42,16 +42,20 @@ let api: ChildProcess;
 let port: number;
 let dir: string;
 let startupLines = '';
+let taskQueue: string;
+let tokensFile: string;
+/** A second API process, when a test starts one. */
+let secondApi: ChildProcess | undefined;
 
 beforeAll(async () => {
   env = await startTestServer();
-  const taskQueue = uniqueId('attacks');
+  taskQueue = uniqueId('attacks');
   worker = await createTestWorker(env, { networks: {}, adapters: {} }, { taskQueue });
   running = worker.run();
   settle = await SettleClient.connect({ env: { TEMPORAL_ADDRESS: env.address, SETTLE_TASK_QUEUE: taskQueue } });
   // Tokens from a file; "reader" only as its SHA-256, so the file need not hold that secret.
   dir = mkdtempSync(path.join(tmpdir(), 'settle-api-'));
-  const tokensFile = path.join(dir, 'tokens.json');
+  tokensFile = path.join(dir, 'tokens.json');
   writeFileSync(
     tokensFile,
     JSON.stringify({
@@ -62,7 +66,26 @@ beforeAll(async () => {
       dashboard: { token: TOKENS.dashboard, scopes: ['read'] },
     }),
   );
-  api = spawn(process.execPath, [path.join(ROOT, 'node_modules/tsx/dist/cli.mjs'), 'workers/api/main.ts'], {
+  ({ child: api, port } = await startApi(tokensFile, taskQueue, (line) => (startupLines += line)));
+}, 60_000);
+
+afterAll(async () => {
+  if (api) await stopApi(api);
+  if (secondApi) await stopApi(secondApi);
+  await settle?.close();
+  worker?.shutdown();
+  await running;
+  await env?.teardown();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** The API as a process of its own, on a free port; `onOutput` sees what it prints. */
+async function startApi(
+  tokensFile: string,
+  taskQueue: string,
+  onOutput: (text: string) => void = () => {},
+): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [path.join(ROOT, 'node_modules/tsx/dist/cli.mjs'), 'workers/api/main.ts'], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH,
@@ -78,28 +101,25 @@ beforeAll(async () => {
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  port = await new Promise<number>((resolve, reject) => {
-    api.stdout!.on('data', (chunk: Buffer) => {
-      startupLines += chunk.toString();
-      const match = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(startupLines);
-      if (match && startupLines.includes('evidence keys')) resolve(Number(match[1]));
+  let printed = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      printed += chunk.toString();
+      onOutput(chunk.toString());
+      const match = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(printed);
+      if (match && printed.includes('evidence keys')) resolve(Number(match[1]));
     });
-    api.once('exit', (code) => reject(new Error(`the API exited with ${code}: ${startupLines}`)));
+    child.once('exit', (code) => reject(new Error(`the API exited with ${code}: ${printed}`)));
   });
-}, 60_000);
+  return { child, port };
+}
 
-afterAll(async () => {
-  if (api && api.exitCode === null) {
-    const exited = new Promise((resolve) => api.once('exit', resolve));
-    api.kill('SIGTERM');
-    await exited;
-  }
-  await settle?.close();
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+async function stopApi(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
 
 interface Answer {
   status: number;
@@ -111,13 +131,13 @@ interface Answer {
 function send(
   method: string,
   url: string,
-  options: { token?: string; body?: string; headers?: Record<string, string> } = {},
+  options: { token?: string; body?: string; headers?: Record<string, string>; port?: number } = {},
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
         host: '127.0.0.1',
-        port,
+        port: options.port ?? port,
         method,
         path: url,
         headers: {
@@ -187,10 +207,8 @@ async function signalsIn(actionId: string): Promise<number> {
   return (history.events ?? []).filter((event) => event.workflowExecutionSignaledEventAttributes).length;
 }
 
-async function startReady(actionId: string) {
-  expect(
-    (await send('POST', '/v1/actions', { token: TOKENS.starter, body: JSON.stringify(spec(actionId)) })).status,
-  ).toBe(201);
+async function startReady(actionId: string, body: object = spec(actionId)) {
+  expect((await send('POST', '/v1/actions', { token: TOKENS.starter, body: JSON.stringify(body) })).status).toBe(201);
   for (let i = 0; i < 100; i++) {
     if (
       await settle.status(actionId).then(
@@ -403,6 +421,32 @@ it('refuses every attack in the table with a clear error, and changes nothing', 
   const status = await settle.waitFor(target, { phase: 'completed' }, { timeoutMs: 10_000 });
   expect(status.steps[0].transitions.at(-1)).toMatchObject({ to: 'final', source: 'attester:eu-1' });
   expect(await signalsIn(other)).toBe(signalsBefore.other);
+});
+
+it('applies signed evidence once, whichever API process takes it: a replay after a retry fails nothing', async () => {
+  const actionId = uniqueId('replayed');
+  await startReady(actionId, { ...spec(actionId), onDeadline: 'hold' });
+  const refusal = JSON.stringify({ step: 'attest', kind: 'failed', reason: 'no quorum', source: 'eu-1' });
+  const headers = {
+    'settle-signature': signEvidence({ keyId: 'attester', secret: KEYS.attester, actionId, body: refusal }),
+  };
+  const url = `/v1/actions/${actionId}/evidence`;
+  expect((await send('POST', url, { body: refusal, headers })).status).toBe(202);
+  await settle.waitFor(actionId, { phase: 'needs_action' }, { timeoutMs: 10_000 });
+  await settle.retryStep(actionId, { step: 'attest', reason: 'quorum restored' });
+  // The same request again: this process refuses it; a second API process (its own memory) passes it on.
+  expect((await send('POST', url, { body: refusal, headers })).status).toBe(401);
+  let second: number;
+  ({ child: secondApi, port: second } = await startApi(tokensFile, taskQueue));
+  expect((await send('POST', url, { body: refusal, headers, port: second })).status).toBe(202);
+  const done = JSON.stringify({ step: 'attest', kind: 'finalized', source: 'eu-1' });
+  const signature = signEvidence({ keyId: 'attester', secret: KEYS.attester, actionId, body: done });
+  expect(
+    (await send('POST', url, { body: done, headers: { 'settle-signature': signature }, port: second })).status,
+  ).toBe(202);
+  const status = await settle.waitFor(actionId, { phase: ['completed', 'needs_action'] }, { timeoutMs: 10_000 });
+  expect(status.phase).toBe('completed');
+  expect(status.steps[0].transitions.filter((t) => t.to === 'failed')).toHaveLength(1);
 });
 
 it('records the credential that acted: the operator and the source come from it, whatever the body claims', async () => {

@@ -8,7 +8,7 @@ import type { Worker } from '@temporalio/worker';
 import { ed25519 } from '@noble/curves/ed25519';
 import { claimMessage } from '../../contract/claims';
 import type { EvidenceInput } from '../../contract/evidence';
-import { statusQuery } from '../../contract/messages';
+import { retryStepUpdate, statusQuery } from '../../contract/messages';
 import type { Observation } from '../../contract/activity-io';
 import { block, evmCall, scheduledActivities, signal, startAction, stepOf, waitForStatus } from '../support/actions';
 import { networkInfo, refFor, StubAdapter } from '../support/stub-adapter';
@@ -151,4 +151,29 @@ it('shows disputed and rejected claims in the status only when there are some', 
   const status = await handle.result();
   expect(status.phase).toBe('completed');
   expect((await handle.query(statusQuery)).claims).toBeUndefined();
+});
+
+it('applies a signed claim once: replayed after an operator’s retry, it does not fail the new attempt', async () => {
+  const actionId = uniqueId('claim-replay');
+  const handle = await startAction(env, worker, {
+    actionId,
+    onDeadline: 'hold',
+    steps: [{ id: 'attest', network: 'attester', operation: { kind: 'await' }, acceptFrom: ['attester'] }],
+  });
+  const refusal = signed(
+    actionId,
+    { step: 'attest', kind: 'failed', reason: 'no quorum', source: 'attester' },
+    attesterKey,
+  );
+  await signal(handle, refusal);
+  await waitForStatus(handle, (s) => s.phase === 'needs_action' && stepOf(s, 'attest').state === 'failed');
+  await handle.executeUpdate(retryStepUpdate, { args: [{ step: 'attest', reason: 'quorum restored' }] });
+  // Whoever captured the refusal sends it again (through a second API process, or straight to Temporal).
+  await signal(handle, refusal);
+  await signal(handle, signed(actionId, { step: 'attest', kind: 'finalized', source: 'attester' }, attesterKey));
+  const status = await waitForStatus(handle, (s) => s.phase === 'completed' || s.phase === 'needs_action');
+  expect(status.phase).toBe('completed');
+  expect(stepOf(status, 'attest').transitions.filter((t) => t.to === 'failed')).toHaveLength(1);
+  await handle.result();
+  await recordHistory('claim-replayed.evidence-once', handle);
 });

@@ -6,9 +6,13 @@ import { applyStepEvent, initialState, type ActionState } from '../../workflows/
 import {
   chainAgrees,
   claimOf,
+  deliveryKey,
+  isReplay,
   judgeClaim,
+  KEPT_DELIVERIES,
   provenSource,
   recordClaim,
+  rememberDelivery,
   settleClaims,
   VERIFY_POLLS,
   type ClaimTrust,
@@ -269,5 +273,53 @@ describe('claims', () => {
       expect(state.unverified).toBe(before);
       expect(state.version).toBe(version);
     });
+  });
+});
+
+describe('each delivery of evidence is taken once', () => {
+  const keeping = (trust?: ClaimTrust) => Object.assign(stateOf(trust), { seenEvidence: [] as string[] });
+  const refusal = claim({ step: 'attest', kind: 'failed', reason: 'no quorum', source: 'attester' });
+
+  it('knows a proven claim by its signature, whatever id it is sent with', () => {
+    const state = keeping(TRUST);
+    const proven = signed(refusal, attesterKey);
+    expect(isReplay(state, proven)).toBe(false);
+    rememberDelivery(state, proven);
+    expect(isReplay(state, proven)).toBe(true);
+    expect(isReplay(state, { ...proven, id: 'fresh-id' })).toBe(true);
+    expect(isReplay(state, { ...proven, signature: `0x${proven.signature!.toUpperCase()}` })).toBe(true);
+    expect(isReplay(state, signed({ ...refusal, reason: 'other' }, attesterKey))).toBe(false);
+  });
+
+  it('knows other evidence by its id, and does not deduplicate evidence with neither', () => {
+    const state = keeping(TRUST);
+    rememberDelivery(state, { ...refusal, id: 'mac:0123' });
+    expect(isReplay(state, { ...refusal, id: 'mac:0123' })).toBe(true);
+    expect(isReplay(state, { ...refusal, id: 'mac:4567' })).toBe(false);
+    rememberDelivery(state, refusal);
+    expect(isReplay(state, refusal)).toBe(false);
+    expect(state.seenEvidence).toEqual(['id:mac:0123']);
+  });
+
+  it('takes an unproven signature for no key: a tampered copy sent first cannot shadow the genuine claim', () => {
+    const state = keeping(TRUST);
+    const genuine = signed(refusal, attesterKey);
+    const tampered = { ...genuine, reason: 'forged' };
+    expect(deliveryKey(state, tampered)).toBeUndefined();
+    rememberDelivery(state, tampered);
+    expect(isReplay(state, genuine)).toBe(false);
+    expect(deliveryKey(stateOf(), genuine)).toBeUndefined();
+  });
+
+  it('keeps the most recent deliveries only, and nothing for actions recorded before the rule', () => {
+    const state = keeping();
+    for (let i = 0; i <= KEPT_DELIVERIES; i++) rememberDelivery(state, { ...refusal, id: `d-${i}` });
+    expect(state.seenEvidence).toHaveLength(KEPT_DELIVERIES);
+    expect(isReplay(state, { ...refusal, id: 'd-0' })).toBe(false);
+    expect(isReplay(state, { ...refusal, id: `d-${KEPT_DELIVERIES}` })).toBe(true);
+    const legacy = stateOf();
+    rememberDelivery(legacy, { ...refusal, id: 'd-0' });
+    expect(legacy.seenEvidence).toBeUndefined();
+    expect(isReplay(legacy, { ...refusal, id: 'd-0' })).toBe(false);
   });
 });

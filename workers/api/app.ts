@@ -167,8 +167,11 @@ export function buildApi({ settle, config, now }: ApiOptions): FastifyInstance {
       { ...needs('evidence'), preValidation: evidenceSignature(config, replayGuard, now) },
       async (request, reply) => {
         const actionId = actionIdOf(request);
-        // The source is the credential's (an evidence key id, or a token's name), whatever the body claims.
-        await answer(settle.evidence(actionId, scoped(request, 'source', 'required') as never));
+        // The source is the credential's (an evidence key id, or a token's name), whatever the body claims; a signed
+        // request's delivery id is its MAC's.
+        const evidence = scoped(request, 'source', 'required');
+        const delivered = request.deliveryId ? withField(evidence, 'id', request.deliveryId) : evidence;
+        await answer(settle.evidence(actionId, delivered as never));
         return reply.status(202).send({ accepted: true, actionId });
       },
     );
@@ -228,5 +231,11 @@ function scoped(request: FastifyRequest, field: 'source' | 'operator', presence:
   const claimed = (body as Record<string, unknown>)[field];
   if (claimed === undefined && presence === 'required') return body;
   if (claimed !== undefined && (typeof claimed !== 'string' || claimed.trim() === '')) return body;
-  return { ...body, [field]: scopedName(credentialOf(request), claimed) };
+  return withField(body, field, scopedName(credentialOf(request), claimed));
+}
+
+/** The body with one field set; anything but an object is left for the client to reject with its rule. */
+function withField(body: unknown, field: string, value: string): unknown {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return body;
+  return { ...body, [field]: value };
 }

@@ -18,6 +18,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Who is calling, once authenticated. */
     credential?: Credential;
+    /** A signed evidence request's delivery id, from its MAC: the workflow applies it once, whichever API took it. */
+    deliveryId?: string;
   }
   interface FastifyContextConfig {
     /** What the route needs: a scope, or `public` (the liveness probe). Unknown routes need any credential. */
@@ -68,7 +70,11 @@ export function frontDoor(config: ApiConfig) {
   };
 }
 
-/** `preValidation` of the evidence route: a signed request is admitted once its MAC matches this action and body. */
+/**
+ * `preValidation` of the evidence route: a signed request is admitted once its MAC matches this action and body. The
+ * replay guard here is this process's, within the signature's window; the MAC also becomes the evidence's delivery
+ * id, which the workflow remembers, so a replay through another API process (or after a restart) is ignored there.
+ */
 export function evidenceSignature(config: ApiConfig, replayGuard: ReplayGuard, now?: () => number) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     if (request.credential) return;
@@ -89,6 +95,7 @@ export function evidenceSignature(config: ApiConfig, replayGuard: ReplayGuard, n
           : `signature ${check.reason}${key}`,
       );
     }
+    request.deliveryId = `mac:${check.signature.slice(0, 32)}`;
     admit(request, reply, evidenceKeyCredential(check.keyId));
   };
 }

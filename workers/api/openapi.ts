@@ -144,6 +144,7 @@ const paths = {
       description:
         'Header `settle-signature: t=<unix seconds>,kid=<key id>,v1=<hex HMAC-SHA256 of "<t>.<actionId>.<raw body>">` ' +
         '(`signEvidence` in the client), with a key of SETTLE_EVIDENCE_KEYS; accepted once, within the replay window, ' +
+        'by this process, and applied once by the action whichever process takes it (the MAC is its delivery `id`); ' +
         'for this action only. Or a bearer token with the `evidence` scope. The recorded `source` is the key id (or ' +
         "the token's name), with the body's `source`, if any, after it: `attester:eu-1`.",
       security: [{ evidenceSignature: [] }, { bearerToken: ['evidence'] }],

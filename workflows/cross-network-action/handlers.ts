@@ -13,7 +13,7 @@ import {
   RetryStepInputSchema,
 } from '../../contract/updates';
 import { formatIssues } from '../../contract/validation';
-import { claimOf, judgeClaim, recordClaim } from '../machine/claims';
+import { claimOf, isReplay, judgeClaim, recordClaim, rememberDelivery } from '../machine/claims';
 import { refusedClaim } from '../machine/exactly-once';
 import { cancel, compensate, retryCompensation, retryStep } from '../machine/phase';
 import { validateActive, validateResolve, validateRetry } from '../machine/update-validators';
@@ -67,7 +67,12 @@ function onEvidence(run: ActionRun, raw: unknown): void {
     log.warn('refusing evidence', { stepId, kind: parsed.data.kind, source: parsed.data.source, reason: refused });
     return;
   }
+  if (isReplay(run.state, parsed.data)) {
+    log.warn('ignoring evidence already received', { stepId, kind: parsed.data.kind, source: parsed.data.source });
+    return;
+  }
   if (run.state.trust && !admitClaim(run, stepId, parsed.data)) return;
+  rememberDelivery(run.state, parsed.data);
   applyEvidence(run, stepId, parsed.data);
   advance(run);
 }
@@ -84,6 +89,7 @@ function admitClaim(run: ActionRun, stepId: string, evidence: Evidence): boolean
     log.warn('rejecting a claim', { stepId, source: evidence.source, reason: decision.reason });
     recordClaim(state, claimOf(state, stepId, evidence, 'rejected', decision.reason, now()));
   } else {
+    rememberDelivery(state, evidence);
     state.unverified = [...(state.unverified ?? []), { stepId, evidence, at: now(), polls: 0 }];
     run.verify.add(`${stepId}:${evidence.for}`);
     state.version++;

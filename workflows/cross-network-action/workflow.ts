@@ -27,6 +27,9 @@ export const EXACTLY_ONCE_PATCH = 'exactly-once';
 /** With it, compensation cancels a pending operation with a same-nonce no-op (see `ActionState.cancelsPending`). */
 export const CANCEL_PENDING_PATCH = 'cancel-pending';
 
+/** With it, a delivery of evidence is applied once: a replayed one is ignored (see `ActionState.seenEvidence`). */
+export const EVIDENCE_ONCE_PATCH = 'evidence-once';
+
 /** Internal state carried across continue-as-new; callers pass only the ActionSpec. */
 export interface ContinuedAction {
   state?: ActionState;
@@ -50,6 +53,7 @@ export async function crossNetworkAction(
   state.retrying ??= {};
   if (exactlyOnce) state.exactlyOnce = true;
   if (exactlyOnce && (continued.state?.cancelsPending || patched(CANCEL_PENDING_PATCH))) state.cancelsPending = true;
+  if (exactlyOnce && (continued.state?.seenEvidence || patched(EVIDENCE_ONCE_PATCH))) state.seenEvidence ??= [];
   const run = newRun(state);
   installHandlers(run);
   if (!continued.state) {

@@ -65,6 +65,11 @@ export interface ActionState {
   claims?: Claim[];
   /** Claims about EVM steps waiting for Settle's own look at the chain. */
   unverified?: PendingClaim[];
+  /**
+   * The deliveries of evidence received, by signature or id (`machine/claims.ts` `firstDelivery`), most recent last:
+   * a replay is ignored. Present from the `evidence-once` patch on (after `exactly-once`).
+   */
+  seenEvidence?: string[];
 }
 
 /** Networks with no configuration require `finalized` evidence. */

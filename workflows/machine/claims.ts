@@ -80,6 +80,41 @@ export function chainAgrees(track: TrackFacts | undefined, evidence: Evidence): 
   return sighting.confirmations >= (evidence.kind === 'confirmed' ? (evidence.confirmations ?? 1) : 1);
 }
 
+/** Deliveries remembered per action (across continue-as-new): a replay of any of them is ignored. */
+export const KEPT_DELIVERIES = 256;
+
+/**
+ * What identifies a delivery of evidence: a claim proven by a trusted source's signature by that signature (the id
+ * field is not covered by it), else the id its sender gave (the HTTP API gives one from the request's MAC). Evidence
+ * with neither is not deduplicated: the track's facts are a set, so a repeated fact is harmless, and such evidence
+ * comes from a caller the deployment already trusts with Temporal or a bearer token. An unproven signature is no key:
+ * a tampered copy sent first must not make the genuine claim look like a replay.
+ */
+export function deliveryKey(state: ActionState, evidence: Evidence): string | undefined {
+  if (evidence.signature && provenSource(state, evidence)) {
+    return `sig:${strip0x(evidence.signature).slice(0, 64).toLowerCase()}`;
+  }
+  return evidence.id === undefined ? undefined : `id:${evidence.id}`;
+}
+
+/**
+ * Whether this delivery of evidence was received before (and taken: applied, or waiting for the chain). A replay —
+ * a captured signed claim sent again, through a second API process, after a restart, or long after — is ignored: a
+ * `failed` claim about one attempt must not fail the attempt an operator started after it. Only when the action keeps
+ * deliveries (`seenEvidence`, patch `evidence-once`).
+ */
+export function isReplay(state: ActionState, evidence: Evidence): boolean {
+  const key = state.seenEvidence && deliveryKey(state, evidence);
+  return key !== undefined && !!state.seenEvidence?.includes(key);
+}
+
+/** Remembers a delivery that was taken; only the most recent {@link KEPT_DELIVERIES} are kept. */
+export function rememberDelivery(state: ActionState, evidence: Evidence): void {
+  const key = state.seenEvidence && deliveryKey(state, evidence);
+  if (key === undefined || !state.seenEvidence) return;
+  state.seenEvidence = [...state.seenEvidence, key].slice(-KEPT_DELIVERIES);
+}
+
 /** Records a claim that was not applied; only the most recent ones are kept. */
 export function recordClaim(state: ActionState, claim: Claim): void {
   state.claims = [...(state.claims ?? []), claim].slice(-KEPT_CLAIMS);
