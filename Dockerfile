@@ -1,7 +1,23 @@
-FROM node:20-bookworm-slim
+# Settle's processes in one image: the worker, the chain watcher, the HTTP API, the codec server, and the devnet
+# chains of docker-compose.yml (`docker compose run worker npm run <script>` for any other). TypeScript runs through
+# tsx, as with `npm run worker` natively, so the image holds the sources, not a build. test/unit/compose.test.ts checks
+# that what docker-compose.yml runs is in this image: the npm scripts, their files (not excluded by .dockerignore) and
+# the packages they import (production dependencies only).
+FROM node:20.20.2-bookworm-slim
+
+ENV NODE_ENV=production
 WORKDIR /app
+
+# Dependencies first, so that a change of code does not reinstall them. Production dependencies only: tsx, hardhat
+# and solc included (they are dependencies, not devDependencies).
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund || npm ci --no-audit --no-fund
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
 COPY . .
+
+# Where the networks file, keys and other per-deployment files are mounted (a volume takes this folder's owner).
+RUN mkdir -p /etc/settle && chown node:node /etc/settle
 USER node
+
+# `npm run worker`; docker-compose.yml sets each service's own command.
 CMD ["npm", "run", "worker"]
