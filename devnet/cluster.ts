@@ -19,7 +19,7 @@ import { DEFAULT_CHAINS, startLocalChains, writeLocalState, type LocalChains } f
 import { ensureClusterBinaries, type ClusterBinaries } from './cluster/binaries';
 import { ensurePostgres, initCluster, postgresCommand, postgresReady } from './cluster/postgres';
 import { apiTokensFile, clusterPorts, publish, trustTheWatchers } from './cluster/state';
-import { Supervisor, type ComponentSpec } from './cluster/supervisor';
+import { portFree, Supervisor, type ComponentSpec } from './cluster/supervisor';
 import {
   DATABASES,
   REPO_ROOT,
@@ -90,6 +90,20 @@ function localChainSpecs(config: ClusterConfig) {
   return DEFAULT_CHAINS.map((spec, i) => (ports[i] ? { ...spec, port: ports[i] } : spec));
 }
 
+/** The ports people connect to must be free: a clear message rather than a server that exits at start. */
+async function portsAreFree(config: ClusterConfig): Promise<void> {
+  const wanted = [
+    ['SETTLE_TEMPORAL_PORT', config.SETTLE_TEMPORAL_PORT],
+    ['SETTLE_TEMPORAL_UI_PORT', config.SETTLE_TEMPORAL_UI_PORT],
+    ['SETTLE_API_PORT', Number(process.env.SETTLE_API_PORT ?? 8080)],
+  ] as const;
+  for (const [key, port] of wanted) {
+    if (port !== 0 && !(await portFree(port))) {
+      throw new ClusterConfigError(`${key}: port ${port} on 127.0.0.1 is in use (another stack running?)`);
+    }
+  }
+}
+
 export async function runCluster(config: ClusterConfig): Promise<void> {
   const stateDir = path.resolve(config.SETTLE_CLUSTER_DIR);
   mkdirSync(stateDir, { recursive: true });
@@ -98,6 +112,7 @@ export async function runCluster(config: ClusterConfig): Promise<void> {
   const address = `127.0.0.1:${config.SETTLE_TEMPORAL_PORT}`;
   const uiUrl = `http://127.0.0.1:${config.SETTLE_TEMPORAL_UI_PORT}`;
   let local: LocalChains | undefined;
+  let chains: Promise<LocalChains> | undefined;
   let published: Record<string, unknown> = { pid: process.pid, stateDir, state: 'starting' };
   const supervisor = new Supervisor(logDir, say, {
     changed: () => publish(stateDir, { ...published, components: supervisor.state() }),
@@ -116,7 +131,7 @@ export async function runCluster(config: ClusterConfig): Promise<void> {
     stopping ??= (async () => {
       say('settle cluster: stopping…');
       await supervisor.stopAll();
-      await local?.stop();
+      await chains?.then((started) => started.stop()).catch(() => undefined);
       rmSync(path.join(stateDir, 'cluster.json'), { force: true });
       say('settle cluster: stopped');
       process.exit(code);
@@ -129,7 +144,8 @@ export async function runCluster(config: ClusterConfig): Promise<void> {
 
   try {
     say(`settle cluster: state in ${stateDir}; logs in ${logDir}`);
-    const chains = config.SETTLE_CONFIG
+    await portsAreFree(config);
+    chains = config.SETTLE_CONFIG
       ? undefined
       : startLocalChains(localChainSpecs(config)).then((started) => (local = started));
     chains?.catch(() => undefined);

@@ -77,10 +77,11 @@ export class Supervisor {
 
   /** Starts a component and resolves once it is ready; rejects (with its last output) if it exits first. */
   async start(spec: ComponentSpec): Promise<void> {
+    if (this.stopping) throw new ComponentStartError(`${spec.name}: not started, the cluster is stopping`);
     const log = createWriteStream(path.join(this.logDir, `${spec.name}.log`), { flags: 'a' });
     const running = { spec, log, restarts: 0 } as Running;
-    this.spawn(running);
     this.components.push(running);
+    this.spawn(running);
     const deadline = Date.now() + (spec.readyTimeoutMs ?? 120_000);
     for (;;) {
       if (running.child.exitCode !== null || running.child.signalCode !== null) {
