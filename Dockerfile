@@ -1,11 +1,10 @@
-# Settle's processes in one image: the worker, the chain watcher, the HTTP API, the codec server, and the devnet
-# chains of docker-compose.yml (`docker compose run worker npm run <script>` for any other). TypeScript runs through
-# tsx, as with `npm run worker` natively, so the image holds the sources, not a build. test/unit/compose.test.ts checks
-# that what docker-compose.yml runs is in this image: the npm scripts, their files (not excluded by .dockerignore) and
-# the packages they import (production dependencies only).
+# Settle's processes in one image: the worker, the chain watcher, the HTTP API, the codec server, and the jobs of
+# docker-compose.yml. TypeScript runs through tsx (`node --import tsx <entry>`, as the native cluster and the npm scripts
+# run it), so the image holds the sources, not a build. test/unit/compose.test.ts checks that what docker-compose.yml
+# runs is in this image: the entry files (not excluded by .dockerignore) and the packages they import (production
+# dependencies only).
 FROM node:20.20.2-bookworm-slim
 
-ENV NODE_ENV=production
 WORKDIR /app
 
 # Dependencies first, so that a change of code does not reinstall them. Production dependencies only: tsx, hardhat
@@ -19,5 +18,5 @@ COPY . .
 RUN mkdir -p /etc/settle && chown node:node /etc/settle
 USER node
 
-# `npm run worker`; docker-compose.yml sets each service's own command.
-CMD ["npm", "run", "worker"]
+# What `npm run worker` runs, as the process itself (signals reach it); docker-compose.yml sets each service's command.
+CMD ["node", "--import", "tsx", "workers/worker/main.ts"]

@@ -8,7 +8,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { builtinModules } from 'node:module';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import Ajv from 'ajv';
 import draft07 from 'ajv/dist/refs/json-schema-draft-07.json';
@@ -16,8 +17,9 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { CodecEnvSchema } from '../../client/codec/keys';
 import { ClientEnvSchema } from '../../client/config';
-import { DevnetComposeConfigSchema, DEVNET_FILES } from '../../deploy/compose/devnet';
+import { DevnetComposeConfigSchema, DEVNET_FILES, writeDevnetState } from '../../deploy/compose/devnet';
 import { DEFAULT_CHAINS } from '../../devnet/chains';
+import { ClusterConfigSchema } from '../../devnet/cluster';
 import { TEMPORAL_SERVER_VERSION, TEMPORAL_UI_SERVER_VERSION } from '../../devnet/cluster/binaries';
 import {
   DATABASES,
@@ -28,6 +30,7 @@ import {
   uiServerSpec,
   type TemporalPorts,
 } from '../../devnet/cluster/temporal';
+import { NetworksFileSchema } from '../../networks/config';
 import { ApiConfigSchema } from '../../workers/api/config';
 import { WatcherConfigSchema } from '../../workers/watcher/config';
 import { WorkerConfigSchema } from '../../workers/worker/config';
@@ -37,8 +40,10 @@ const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
 
 /** The PostgreSQL major version of the native run: Debian bookworm's `postgresql` package (devnet/cluster/postgres.ts). */
 const NATIVE_POSTGRES_MAJOR = '15';
-/** Workers the native run starts. */
-const NATIVE_WORKERS = 2;
+/** Workers the native run starts by default. */
+const NATIVE_WORKERS = ClusterConfigSchema.parse({}).SETTLE_CLUSTER_WORKERS;
+/** Where the devnet chains write their files: the config volume's mount point. */
+const devnetDir = DevnetComposeConfigSchema.parse({}).SETTLE_STATE_DIR;
 
 // ---------------------------------------------------------------------------------------------------------------------
 // What the repository says
@@ -219,9 +224,13 @@ function repositoryPath(service: Service, containerPath: string): string | undef
   return undefined;
 }
 
-/** The Settle entry file a service runs: `npm run <script>` (a `tsx <file>` script) or `node_modules/.bin/tsx <file>`. */
-function entryFile(name: string, service: Service, problems: string[]): string | undefined {
-  const command = list(service.command);
+const TSX = ['node', '--import', 'tsx'];
+
+/**
+ * The Settle entry file a command runs: `node --import tsx <file>` (as the native cluster runs it) where the file is
+ * an npm script's (`tsx <file>`) or a compose job's (deploy/compose/), or `npm run <script>` of a `tsx <file>` script.
+ */
+function entryFile(name: string, command: string[], problems: string[] = []): string | undefined {
   if (command[0] === 'npm' && command[1] === 'run') {
     const script = packageJson.scripts[command[2]];
     if (!script) return void problems.push(`${name}: npm run ${command[2]} is not a script of package.json`);
@@ -229,8 +238,15 @@ function entryFile(name: string, service: Service, problems: string[]): string |
     if (runner !== 'tsx' || !file) return void problems.push(`${name}: npm run ${command[2]} is not "tsx <file>"`);
     return file;
   }
-  if (command[0] === 'node_modules/.bin/tsx' && command.length === 2) return command[1];
-  return void problems.push(`${name}: runs ${JSON.stringify(command)}, neither an npm script nor a tsx file`);
+  if (command.length === TSX.length + 1 && TSX.every((word, i) => command[i] === word)) {
+    const file = command[TSX.length];
+    const script = Object.values(packageJson.scripts).includes(`tsx ${file}`);
+    if (!script && !file.startsWith('deploy/compose/')) {
+      return void problems.push(`${name}: runs ${file}, which is neither an npm script's nor a compose job's`);
+    }
+    return file;
+  }
+  return void problems.push(`${name}: runs ${JSON.stringify(command)}, neither node --import tsx <file> nor npm run`);
 }
 
 function checkSettleService(name: string, service: Service, compose: z.infer<typeof ComposeSchema>, repo: Repository) {
@@ -240,7 +256,7 @@ function checkSettleService(name: string, service: Service, compose: z.infer<typ
   if (imageOf(service).tag !== packageJson.version) {
     problems.push(`${name}: image ${service.image} is not tagged with package.json's version ${packageJson.version}`);
   }
-  const entry = entryFile(name, service, problems);
+  const entry = entryFile(name, list(service.command), problems);
   if (!entry) return problems;
   if (!repo.exists(entry)) return [...problems, `${name}: runs ${entry}, which does not exist`];
   if (dockerIgnored(entry, repo.dockerignore)) problems.push(`${name}: runs ${entry}, which .dockerignore leaves out`);
@@ -266,11 +282,10 @@ function checkSettleService(name: string, service: Service, compose: z.infer<typ
     problems.push(`${name}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   }
   // Files handed over in the config volume: those the devnet chains service writes there.
-  const devnetTarget = z.string().parse(DevnetComposeConfigSchema.shape.SETTLE_STATE_DIR.parse(undefined));
   for (const key of FILE_KEYS.filter((k) => env[k] !== undefined)) {
     const inVolume = mounts(service).find((m) => env[key].startsWith(`${m.target}/`));
     if (!inVolume) problems.push(`${name}: ${key}=${env[key]} is not in a mounted folder`);
-    else if (!inVolume.bind && !Object.values<string>(DEVNET_FILES).includes(env[key].slice(devnetTarget.length + 1))) {
+    else if (!inVolume.bind && !Object.values<string>(DEVNET_FILES).includes(env[key].slice(devnetDir.length + 1))) {
       problems.push(
         `${name}: ${key}=${env[key]} is not a file the devnet chains write (${Object.values(DEVNET_FILES)})`,
       );
@@ -385,12 +400,7 @@ export function composeProblems(document: unknown, repo: Repository = realReposi
 /** The processes of the native run, each as often: workers, a watcher per network, the API, the one-shot jobs. */
 function checkTopology(services: [string, Service][]): string[] {
   const problems: string[] = [];
-  const running = (entry: string) =>
-    services.filter(([, s]) => {
-      const command = list(s.command);
-      const script = command[0] === 'npm' ? packageJson.scripts[command[2]] : `tsx ${command[1]}`;
-      return script === `tsx ${entry}`;
-    });
+  const running = (entry: string) => services.filter(([name, s]) => entryFile(name, list(s.command)) === entry);
   const workers = running('workers/worker/main.ts').reduce((n, [, s]) => n + Number(s.deploy?.replicas ?? 1), 0);
   if (workers !== NATIVE_WORKERS) problems.push(`worker: ${workers} replicas, the native run has ${NATIVE_WORKERS}`);
   const watched = running('workers/watcher/main.ts').map(([, s]) => String(s.environment?.SETTLE_WATCH_NETWORKS ?? ''));
@@ -401,9 +411,13 @@ function checkTopology(services: [string, Service][]): string[] {
   for (const entry of ['workers/api/main.ts', 'deploy/compose/register.ts', 'deploy/compose/devnet.ts']) {
     if (running(entry).length !== 1) problems.push(`topology: ${entry} should run in exactly one service`);
   }
-  const chains = running('deploy/compose/devnet.ts')[0]?.[1];
+  const [chainsName, chains] = running('deploy/compose/devnet.ts')[0] ?? [];
   if (chains && JSON.stringify(chains.profiles) !== '["devnet"]')
-    problems.push('chains: must be in the devnet profile only');
+    problems.push(`${chainsName}: not in the devnet profile only`);
+  const ready = path.posix.join(devnetDir, DEVNET_FILES.ready);
+  if (chains && !list(chains.healthcheck?.test).includes(ready)) {
+    problems.push(`${chainsName}: its health check must wait for ${ready}, written once the devnet is complete`);
+  }
   return problems;
 }
 
@@ -417,8 +431,10 @@ function checkDockerfile(repo: Repository): string[] {
   if (!/^RUN npm ci --omit=dev\b/m.test(repo.dockerfile))
     problems.push('Dockerfile: must install with npm ci --omit=dev');
   if (!/^COPY \. \.$/m.test(repo.dockerfile)) problems.push('Dockerfile: must COPY . . (the sources tsx runs)');
-  const cmd = /^CMD \["npm", "run", "([\w:-]+)"\]$/m.exec(repo.dockerfile)?.[1];
-  if (!cmd || !packageJson.scripts[cmd]) problems.push(`Dockerfile: CMD runs npm run ${cmd}, not a script`);
+  const cmd = /^CMD (\[.*\])$/m.exec(repo.dockerfile)?.[1];
+  const entry = cmd ? entryFile('Dockerfile', z.array(z.string()).parse(JSON.parse(cmd)), problems) : undefined;
+  if (!entry || !repo.exists(entry))
+    problems.push(`Dockerfile: CMD ${cmd} does not run an entry file of the repository`);
   return problems;
 }
 
@@ -446,10 +462,41 @@ describe('docker-compose.yml', () => {
     ]);
   });
 
-  it('runs the schema and register jobs from files of the repository, executable', () => {
-    for (const file of ['deploy/compose/setup-postgres.sh']) {
-      expect(execFileSync('sh', ['-n', path.join(ROOT, file)]).toString()).toBe('');
-      expect(statSync(path.join(ROOT, file)).mode & 0o111).not.toBe(0);
+  it("runs the schema job's script from the repository: POSIX sh, executable", () => {
+    const file = path.join(ROOT, 'deploy/compose/setup-postgres.sh');
+    expect(execFileSync('sh', ['-n', file]).toString()).toBe('');
+    expect(statSync(file).mode & 0o111).not.toBe(0);
+  });
+
+  it('has the devnet chains write, with the native functions, the files the other services are given', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'settle-compose-'));
+    try {
+      const chain = (name: string, port: number) => ({
+        name,
+        chainId: port,
+        rpcUrl: `http://0.0.0.0:${port}`,
+        blockTimeMs: 1000,
+        process: undefined as never,
+        stop: async () => undefined,
+        contracts: {
+          token: `0x${'1'.repeat(40)}`,
+          escrow: `0x${'2'.repeat(40)}`,
+          minter: `0x${'3'.repeat(40)}`,
+        } as const,
+      });
+      const files = writeDevnetState(dir, { chainA: chain('chainA', 8545), chainB: chain('chainB', 8546) }, 'chains');
+      for (const [what, file] of Object.entries(DEVNET_FILES)) {
+        expect(files[what as keyof typeof files]).toBe(path.resolve(dir, file));
+      }
+      const networks = NetworksFileSchema.parse(JSON.parse(readFileSync(files.networks, 'utf8')));
+      expect(Object.values(networks.networks).map((n) => n.rpcUrls)).toEqual([
+        ['http://chains:8545'],
+        ['http://chains:8546'],
+      ]);
+      expect(networks.trust?.verifyClaims).toBe(true);
+      for (const secret of [files.watcherKey, files.apiTokens]) expect(statSync(secret).mode & 0o077).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
@@ -478,8 +525,12 @@ describe('docker-compose.yml', () => {
   it('finds a command that is not an npm script, or a file that does not exist', () => {
     const script = mutated((c) => (c.services.api.command = ['npm', 'run', 'http-api']));
     expect(composeProblems(script)).toContain('api: npm run http-api is not a script of package.json');
-    const file = mutated((c) => (c.services.chains.command = ['node_modules/.bin/tsx', 'deploy/compose/chains.ts']));
+    const file = mutated((c) => (c.services.chains.command = [...TSX, 'deploy/compose/chains.ts']));
     expect(composeProblems(file)).toContain('chains: runs deploy/compose/chains.ts, which does not exist');
+    const notAScript = mutated((c) => (c.services.api.command = [...TSX, 'workers/api/app.ts']));
+    expect(composeProblems(notAScript)).toContain(
+      "api: runs workers/api/app.ts, which is neither an npm script's nor a compose job's",
+    );
     const mount = mutated((c) => (c.services.temporal.volumes = ['./deploy/temporal-server:/etc/settle-temporal:ro']));
     expect(composeProblems(mount)).toContain('temporal: mounts deploy/temporal-server, which does not exist');
   });
@@ -516,6 +567,12 @@ describe('docker-compose.yml', () => {
     expect(composeProblems(config).join('\n')).toMatch(
       /^temporal: must run temporal-server with the native configuration/m,
     );
+    const health = mutated(
+      (c) => (c.services.chains.healthcheck = { test: ['CMD', 'test', '-f', '/etc/settle/settle.config.json'] }),
+    );
+    expect(composeProblems(health)).toContain(
+      'chains: its health check must wait for /etc/settle/devnet.ready, written once the devnet is complete',
+    );
     const required = mutated(
       (c) => ((c.services.api.depends_on as Record<string, { required?: boolean }>).chains.required = true),
     );
@@ -529,6 +586,11 @@ describe('docker-compose.yml', () => {
     );
     const dev = { ...realRepository, dockerfile: realRepository.dockerfile.replace('npm ci --omit=dev', 'npm ci') };
     expect(composeProblems(load(), dev)).toContain('Dockerfile: must install with npm ci --omit=dev');
+    const cmd = {
+      ...realRepository,
+      dockerfile: realRepository.dockerfile.replace(/^CMD .*$/m, 'CMD ["npm", "run", "wrk"]'),
+    };
+    expect(composeProblems(load(), cmd)).toContain('Dockerfile: npm run wrk is not a script of package.json');
     const node = {
       ...realRepository,
       dockerfile: realRepository.dockerfile.replace(/FROM node:\S+/, 'FROM node:22-slim'),
