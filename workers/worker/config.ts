@@ -4,6 +4,7 @@ import { resolveTemporalConnection, type TemporalConnectionOptions } from '../..
 import { parseOrThrow } from '../../contract/validation';
 import { ConfigError } from '../../networks/config';
 import { WebhookConfigSchema } from '../../networks/webhook/config';
+import { MetricsHostSchema, MetricsPortSchema } from '../observability';
 
 export { ConfigError } from '../../networks/config';
 
@@ -28,6 +29,12 @@ export const WorkerConfigSchema = z.object({
   /** Path to the networks file (JSON): networks, finality defaults, signers. Without it, only `await` steps run. */
   SETTLE_CONFIG: z.string().min(1).optional(),
   SETTLE_LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
+  /**
+   * Prometheus endpoint (`GET /metrics`): Settle's worker metrics and Temporal's runtime metrics on one port; off unless
+   * set; 0 picks a free port (printed at start).
+   */
+  SETTLE_WORKER_METRICS_PORT: MetricsPortSchema.optional(),
+  SETTLE_WORKER_METRICS_HOST: MetricsHostSchema,
   /**
    * Push notifications: SETTLE_WEBHOOK_SECRET, SETTLE_WEBHOOK_URL, SETTLE_WEBHOOK_ENDPOINTS, SETTLE_WEBHOOK_ALLOW_HOSTS
    * (`networks/webhook/config.ts`). Without a secret or an endpoint no notification is sent.

@@ -13,6 +13,9 @@ import { parseWorkerConfig, type WorkerConfig } from './config';
 import { loadNetworks } from '../../networks/load';
 import { webhookDeps } from '../../networks/webhook/config';
 import { createWebhookActivities } from '../../networks/webhook/sender';
+import { scrapeText, serveMetrics, type MetricsServer } from '../observability';
+import { coreMetricsOptions, WORKFLOW_METRICS_MODULE, WorkerMetrics } from './metrics';
+import { freeLoopbackPort } from './free-port';
 
 export interface RunningWorker {
   worker: Worker;
@@ -22,23 +25,39 @@ export interface RunningWorker {
   notifyWorker?: Worker;
   /** With routing by network: one activity Worker per network this worker holds and may send on. */
   networkWorkers: Worker[];
+  /** The metrics endpoint (SETTLE_WORKER_METRICS_PORT), when configured. */
+  metricsServer?: MetricsServer;
   done: Promise<void>;
   shutdown(): Promise<void>;
 }
 
-export async function startWorker(config: WorkerConfig, deps?: ActivityDeps): Promise<RunningWorker> {
+export interface StartWorkerOptions {
+  /** Temporal Core's Prometheus exporter (see `coreMetricsOptions`), served on the worker's metrics endpoint. */
+  coreMetricsUrl?: string;
+}
+
+export async function startWorker(
+  config: WorkerConfig,
+  deps?: ActivityDeps,
+  options: StartWorkerOptions = {},
+): Promise<RunningWorker> {
   // The networks file (and every signer's key) is checked before anything connects: a config error comes first.
   const networks = deps ?? (await loadNetworks(config));
   const webhook = webhookDeps(config);
+  const metrics = config.SETTLE_WORKER_METRICS_PORT === undefined ? undefined : new WorkerMetrics();
   const connection = await NativeConnection.connect(config.temporalConnection);
   const base = {
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     ...(config.dataConverter ? { dataConverter: config.dataConverter } : {}),
+    ...(metrics ? { interceptors: { activity: [metrics.activityInterceptor] }, sinks: metrics.sinks } : {}),
   };
+  let metricsServer: MetricsServer | undefined;
   try {
     const workflowBundle = await bundleWorkflowCode({
       workflowsPath: path.resolve(__dirname, '../../workflows'),
+      // Sink calls only: the interceptor adds no command, so histories replay with or without it.
+      ...(metrics ? { workflowInterceptorModules: [WORKFLOW_METRICS_MODULE] } : {}),
       ...(config.dataConverter?.failureConverterPath
         ? { failureConverterPath: config.dataConverter.failureConverterPath }
         : {}),
@@ -79,17 +98,27 @@ export async function startWorker(config: WorkerConfig, deps?: ActivityDeps): Pr
       ...(notifyWorker ? [notifyWorker] : []),
       ...networkWorkers,
     ];
+    if (metrics) {
+      metricsServer = await serveMetrics(
+        metrics.registry,
+        config.SETTLE_WORKER_METRICS_HOST,
+        config.SETTLE_WORKER_METRICS_PORT!,
+        options.coreMetricsUrl ? [scrapeText(options.coreMetricsUrl)] : [],
+      );
+    }
+    const server = metricsServer;
     const done = Promise.all(
       // One stopping (a fatal error, or the SDK's own SIGINT/SIGTERM handling) stops the other.
       workers.map((w) => w.run().finally(() => workers.forEach(stop))),
     )
       .then(() => undefined)
-      .finally(() => connection.close());
+      .finally(() => Promise.all([connection.close(), server?.close()]));
     return {
       worker,
       ...(nonceWorker ? { nonceWorker } : {}),
       ...(notifyWorker ? { notifyWorker } : {}),
       networkWorkers,
+      ...(server ? { metricsServer: server } : {}),
       done,
       async shutdown() {
         workers.forEach(stop);
@@ -97,7 +126,7 @@ export async function startWorker(config: WorkerConfig, deps?: ActivityDeps): Pr
       },
     };
   } catch (error) {
-    await connection.close();
+    await Promise.all([connection.close(), metricsServer?.close()]);
     throw error;
   }
 }
@@ -108,12 +137,21 @@ function stop(worker: Worker): void {
 
 if (require.main === module) {
   const config = parseWorkerConfig(process.env);
-  Runtime.install({ logger: new DefaultLogger(config.SETTLE_LOG_LEVEL) });
-  startWorker(config)
+  // With metrics on, Core exports Temporal's runtime metrics on a private loopback port the worker's endpoint serves.
+  (config.SETTLE_WORKER_METRICS_PORT === undefined ? Promise.resolve(undefined) : freeLoopbackPort())
+    .then((corePort) => {
+      const core = corePort === undefined ? undefined : `127.0.0.1:${corePort}`;
+      Runtime.install({
+        logger: new DefaultLogger(config.SETTLE_LOG_LEVEL),
+        ...(core ? { telemetryOptions: coreMetricsOptions(core) } : {}),
+      });
+      return startWorker(config, undefined, core ? { coreMetricsUrl: `http://${core}/metrics` } : {});
+    })
     .then((running) => {
       process.stdout.write(
         `settle worker: task queue "${config.SETTLE_TASK_QUEUE}", nonce owners on "${config.SETTLE_NONCE_TASK_QUEUE}", ` +
-          `on ${config.TEMPORAL_ADDRESS} (${config.TEMPORAL_NAMESPACE})\n`,
+          `on ${config.TEMPORAL_ADDRESS} (${config.TEMPORAL_NAMESPACE})` +
+          `${running.metricsServer ? `; metrics on ${running.metricsServer.url}` : ''}\n`,
       );
       // The SDK shuts the worker down on SIGINT/SIGTERM by itself; exit once it has drained.
       return running.done;
