@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DurationSchema } from '../../contract/duration';
 import { SettleError } from '../../contract/errors';
 import { parseOrThrow } from '../../contract/validation';
+import { MetricsHostSchema, MetricsPortSchema } from '../observability';
 import { commaSeparated } from '../worker/config';
 import {
   DEFAULT_CREDENTIAL,
@@ -63,6 +64,19 @@ const ApiEnvSchema = z.object({
   /** Largest request body accepted, in bytes. */
   SETTLE_API_BODY_LIMIT: z.string().regex(/^\d+$/, 'must be a number of bytes').transform(Number).default(1_048_576),
   SETTLE_API_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * Prometheus endpoint (`GET /metrics`, on its own port, without credentials: bind it where only Prometheus reaches):
+   * requests, and the visibility gauges (actions by phase, stuck actions, nonce owner backlog). Off unless set; 0 picks
+   * a free port (printed at start).
+   */
+  SETTLE_API_METRICS_PORT: MetricsPortSchema.optional(),
+  SETTLE_API_METRICS_HOST: MetricsHostSchema,
+  /** How often the visibility gauges are read. */
+  SETTLE_API_METRICS_REFRESH: DurationSchema.default(15_000),
+  /** A running action with no transition for longer than this counts as stuck. */
+  SETTLE_API_METRICS_STUCK_AFTER: DurationSchema.default(600_000),
+  /** At most this many candidates (running longer than the threshold) get their status read per refresh. */
+  SETTLE_API_METRICS_STUCK_SCAN: Count.refine((n) => n >= 1, 'must be at least 1').default(200),
 });
 
 export const ApiConfigSchema = ApiEnvSchema.transform((env, ctx) => {

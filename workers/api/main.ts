@@ -6,6 +6,8 @@
 import { SettleClient } from '../../client/settle-client';
 import { buildApi } from './app';
 import { parseApiConfig, type ApiConfig } from './config';
+import { serveMetrics, type MetricsServer } from '../observability';
+import { ApiMetrics } from './metrics';
 
 async function main(): Promise<void> {
   const config = parseApiConfig(process.env);
@@ -23,15 +25,30 @@ async function main(): Promise<void> {
   }
   const settle = await SettleClient.connect({ env: process.env });
   const app = buildApi({ settle, config });
+  const metrics = config.SETTLE_API_METRICS_PORT === undefined ? undefined : new ApiMetrics();
+  metrics?.instrument(app);
   const address = await app.listen({ host: config.SETTLE_API_HOST, port: config.SETTLE_API_PORT });
   process.stdout.write(`settle api: listening on ${address}\n`);
+  let metricsServer: MetricsServer | undefined;
+  const sampler = metrics?.startSampler(settle.temporal, {
+    everyMs: config.SETTLE_API_METRICS_REFRESH,
+    stuckAfterMs: config.SETTLE_API_METRICS_STUCK_AFTER,
+    stuckScanLimit: config.SETTLE_API_METRICS_STUCK_SCAN,
+  });
+  if (metrics) {
+    metricsServer = await serveMetrics(
+      metrics.registry,
+      config.SETTLE_API_METRICS_HOST,
+      config.SETTLE_API_METRICS_PORT!,
+    );
+    process.stdout.write(`settle api: metrics on ${metricsServer.url}\n`);
+  }
   process.stdout.write(`settle api: ${describeAccess(config)}; hosts ${[...config.allowedHosts].join(', ')}\n`);
   let stopping = false;
   const stop = () => {
     if (stopping) return;
     stopping = true;
-    void app
-      .close()
+    void Promise.all([app.close(), metricsServer?.close(), sampler?.stop()])
       .then(() => settle.close())
       .then(() => process.exit(0));
   };
