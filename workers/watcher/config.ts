@@ -16,18 +16,11 @@ import {
   type TemporalSettings,
 } from '../worker/config';
 import { readNetworksFile, type NetworksFile } from '../../networks/config';
+import { MetricsHostSchema, MetricsPortSchema } from '../observability';
 
 const NetworkListSchema = commaSeparated(
   z.array(NetworkNameSchema).min(1, 'must name at least one network (comma-separated)'),
 );
-
-const PortSchema = z
-  .string()
-  .regex(/^\d+$/, 'must be a TCP port number')
-  .transform(Number)
-  .pipe(
-    z.number().int().min(1, 'must be a TCP port from 1 to 65535').max(65_535, 'must be a TCP port from 1 to 65535'),
-  );
 
 export const WatcherConfigSchema = WorkerConfigSchema.pick({ SETTLE_LOG_LEVEL: true }).extend({
   /** The networks file the worker reads: the watcher follows its EVM networks. */
@@ -49,9 +42,9 @@ export const WatcherConfigSchema = WorkerConfigSchema.pick({ SETTLE_LOG_LEVEL: t
   SETTLE_WATCH_DROP_AFTER: DurationSchema.default(30_000),
   /** How long one status query may take before the action is tried again later. */
   SETTLE_WATCH_QUERY_TIMEOUT: DurationSchema.default(5_000),
-  /** Prometheus text endpoint (`/metrics`); off unless a port is set. */
-  SETTLE_WATCH_METRICS_PORT: PortSchema.optional(),
-  SETTLE_WATCH_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  /** Prometheus text endpoint (`/metrics`); off unless a port is set; 0 picks a free port (logged at start). */
+  SETTLE_WATCH_METRICS_PORT: MetricsPortSchema.optional(),
+  SETTLE_WATCH_METRICS_HOST: MetricsHostSchema,
   /**
    * A file with the watcher's Ed25519 private key (hex, mode 600): its claims are signed, so a deployment that verifies
    * claims (`trust` in the networks file, with this key's public half) applies them without reading the chain first.
