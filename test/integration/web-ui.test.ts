@@ -117,7 +117,7 @@ it('finds a run by SettlePhase and shows its route, activity and timer summaries
   browser = await chromium.launchPersistentContext(tempDir('settle-chromium-'), {
     executablePath: CHROMIUM,
     headless: true,
-    viewport: { width: 1600, height: 2000 },
+    viewport: { width: 1600, height: 1000 },
     args: [
       '--headless',
       '--no-sandbox',
@@ -142,10 +142,11 @@ it('finds a run by SettlePhase and shows its route, activity and timer summaries
 
 async function checkRun(page: Page, spec: ReturnType<typeof bridgePlan>, status: ActionStatus): Promise<void> {
   // The list of runs, filtered by the search attribute the workflow keeps current.
-  const query = `SettlePhase = "completed" AND WorkflowId = "${spec.actionId}"`;
+  const query = 'SettlePhase = "completed"';
   await page.goto(`${server.uiUrl}/namespaces/default/workflows?query=${encodeURIComponent(query)}`);
   const row = page.getByRole('link', { name: spec.actionId, exact: true });
   await row.first().waitFor({ state: 'visible', timeout: 60_000 });
+  await page.screenshot({ path: path.join(ARTIFACTS, 'runs-by-phase.png') });
   await row.first().click();
 
   // The run's history: activities and timers named by step and network.
