@@ -38,7 +38,7 @@ import { WorkerConfigSchema } from '../../workers/worker/config';
 const ROOT = path.resolve(__dirname, '../..');
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
 
-/** The PostgreSQL major version of the native run: Debian bookworm's `postgresql` package (devnet/cluster/postgres.ts). */
+/** PostgreSQL's major version in the native run: Debian bookworm's package (devnet/cluster/postgres.ts). */
 const NATIVE_POSTGRES_MAJOR = '15';
 /** Workers the native run starts by default. */
 const NATIVE_WORKERS = ClusterConfigSchema.parse({}).SETTLE_CLUSTER_WORKERS;
@@ -164,6 +164,7 @@ const ServiceSchema = z.looseObject({
   volumes: z
     .array(z.union([z.string(), z.looseObject({ source: z.string().optional(), target: z.string() })]))
     .optional(),
+  ports: z.array(z.union([z.string(), z.number(), z.looseObject({ host_ip: z.string().optional() })])).optional(),
   deploy: z.looseObject({ replicas: z.union([z.number(), z.string()]).optional() }).optional(),
   profiles: z.array(z.string()).optional(),
   depends_on: z.record(z.string(), z.looseObject({ required: z.boolean().optional() })).optional(),
@@ -356,6 +357,10 @@ export function composeProblems(document: unknown, repo: Repository = realReposi
     const { name: image, tag } = imageOf(service);
     if (!/\d/.test(tag) || tag === 'latest')
       problems.push(`${name}: image ${service.image} is not pinned to a version`);
+    for (const port of service.ports ?? []) {
+      const host = typeof port === 'object' ? port.host_ip : String(port).split(':').slice(0, -2).join(':');
+      if (host !== '127.0.0.1') problems.push(`${name}: publishes ${JSON.stringify(port)} beyond 127.0.0.1`);
+    }
     for (const mount of mounts(service).filter((m) => m.bind)) {
       if (!repo.exists(mount.source)) problems.push(`${name}: mounts ${mount.source}, which does not exist`);
     }
@@ -531,6 +536,8 @@ describe('docker-compose.yml', () => {
     expect(composeProblems(notAScript)).toContain(
       "api: runs workers/api/app.ts, which is neither an npm script's nor a compose job's",
     );
+    const exposed = mutated((c) => (c.services.api.ports = ['8080:8080']));
+    expect(composeProblems(exposed)).toContain('api: publishes "8080:8080" beyond 127.0.0.1');
     const mount = mutated((c) => (c.services.temporal.volumes = ['./deploy/temporal-server:/etc/settle-temporal:ro']));
     expect(composeProblems(mount)).toContain('temporal: mounts deploy/temporal-server, which does not exist');
   });
