@@ -35,7 +35,7 @@ export const DEVNET_FILES = {
  * Writes the devnet's files for chains reached at `rpcHost`, with the native cluster's functions, and checks that they
  * land where docker-compose.yml expects them.
  *
- * @example writeDevnetState('/etc/settle', local.chains, 'chains') // { networks: '/etc/settle/settle.config.json', … }
+ * @example writeDevnetState('/etc/settle', local.chains, 'chains').networks // '/etc/settle/settle.config.json'
  */
 export function writeDevnetState(stateDir: string, chains: LocalChains['chains'], rpcHost: string) {
   const reachable = Object.fromEntries(
@@ -68,9 +68,10 @@ async function main(): Promise<void> {
   process.once('SIGTERM', stop);
   const files = writeDevnetState(config.SETTLE_STATE_DIR, local.chains, config.SETTLE_DEVNET_RPC_HOST);
   for (const chain of Object.values(local.chains)) {
+    const url = `http://${config.SETTLE_DEVNET_RPC_HOST}:${new URL(chain.rpcUrl).port}`;
     process.stdout.write(
-      `devnet: ${chain.name}: chain id ${chain.chainId} at http://${config.SETTLE_DEVNET_RPC_HOST}:${new URL(chain.rpcUrl).port}, ` +
-        `a block every ${chain.blockTimeMs} ms; escrow ${chain.contracts.escrow}, minter ${chain.contracts.minter}\n`,
+      `devnet: ${chain.name}: chain id ${chain.chainId} at ${url}, a block every ${chain.blockTimeMs} ms; ` +
+        `escrow ${chain.contracts.escrow}, minter ${chain.contracts.minter}\n`,
     );
   }
   process.stdout.write(`devnet: networks file ${files.networks}; the API's token (operator) in ${files.apiTokens}\n`);
