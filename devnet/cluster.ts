@@ -113,6 +113,7 @@ export async function runCluster(config: ClusterConfig): Promise<void> {
   const uiUrl = `http://127.0.0.1:${config.SETTLE_TEMPORAL_UI_PORT}`;
   let local: LocalChains | undefined;
   let chains: Promise<LocalChains> | undefined;
+  let migrating: Promise<void> | undefined;
   let published: Record<string, unknown> = { pid: process.pid, stateDir, state: 'starting' };
   const supervisor = new Supervisor(logDir, say, {
     changed: () => publish(stateDir, { ...published, components: supervisor.state() }),
@@ -130,6 +131,8 @@ export async function runCluster(config: ClusterConfig): Promise<void> {
   const stop = (code: number) => {
     stopping ??= (async () => {
       say('settle cluster: stopping…');
+      // A schema update is left to finish: PostgreSQL stopped half-way through one would need a repair.
+      await migrating?.catch(() => undefined);
       await supervisor.stopAll();
       await chains?.then((started) => started.stop()).catch(() => undefined);
       rmSync(path.join(stateDir, 'cluster.json'), { force: true });
@@ -163,7 +166,8 @@ export async function runCluster(config: ClusterConfig): Promise<void> {
       stopTimeoutMs: 30_000,
     });
     say(`settle cluster: PostgreSQL on 127.0.0.1:${ports.postgres} (${pg.dataDir}, run as ${pg.runAs.name})`);
-    await setupSchemas(binaries.sqlTool, db);
+    migrating = setupSchemas(binaries.sqlTool, db);
+    await migrating;
     await supervisor.start(
       temporalServerSpec(binaries.server, {
         port: config.SETTLE_TEMPORAL_PORT,

@@ -212,7 +212,7 @@ export function uiServerSpec(
       TEMPORAL_UI_IP: '127.0.0.1',
       TEMPORAL_UI_PORT: String(options.port),
       TEMPORAL_DEFAULT_NAMESPACE: options.namespace,
-      TEMPORAL_CODEC_ENDPOINT: options.codecEndpoint ?? '',
+      TEMPORAL_CODEC_ENDPOINT: options.codecEndpoint ?? process.env.TEMPORAL_CODEC_ENDPOINT ?? '',
     },
     ready: async () => (await fetch(url).catch(() => undefined))?.ok === true,
     readyTimeoutMs: 60_000,
