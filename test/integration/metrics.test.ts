@@ -187,6 +187,8 @@ it('the worker serves Temporal runtime metrics and its own: polls, evidence, tim
     sum(scraped, 'settle_policy_refusals_total', { network: 'chainA', signer: 'bridge', type: 'PolicyViolation' }),
   ).toBeGreaterThan(0);
   expect(sum(scraped, 'settle_submissions_total', { network: 'chainA', outcome: 'refused' })).toBeGreaterThan(0);
+  // The process's own (prom-client's default metrics), as in every Settle process.
+  expect(sum(scraped, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
   keep('worker', scraped);
 }, 240_000);
 
@@ -247,6 +249,7 @@ it('the watcher serves its metrics, and the worker counts its signals by source'
     (s) => sum(s, 'settle_watcher_signals_total', { network: 'chainB' }) > 0,
   );
   expect(sum(watched, 'settle_watcher_head_block', { network: 'chainA' })).toBeGreaterThan(0);
+  expect(sum(watched, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
   keep('watcher', watched);
   const scraped = await scrapeUntil(
     workerMetrics,
@@ -283,6 +286,7 @@ it('the API serves actions by phase, stuck actions and the nonce owners backlog 
   expect(
     sum(scraped, 'settle_api_requests_total', { method: 'GET', route: '/v1/actions/:id', status: '200' }),
   ).toBeGreaterThanOrEqual(1);
+  expect(sum(scraped, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
   keep('api', scraped);
 
   // A transition un-sticks it.

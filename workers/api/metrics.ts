@@ -5,7 +5,7 @@
  */
 import type { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { statusQuery } from '../../contract/messages';
 import { isTerminalPhase, PhaseSchema } from '../../contract/status';
 import { nonceBookQuery, SIGNER_NONCES_WORKFLOW } from '../../workflows/signer-nonces';
@@ -76,6 +76,11 @@ export class ApiMetrics {
     labelNames: ['outcome'],
     registers: [this.registry],
   });
+
+  /** `processMetrics`: the process's own (CPU, memory, event loop lag, GC), under prom-client's standard names. */
+  constructor(options: { processMetrics?: boolean } = {}) {
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
 
   /** Counts every answered request by its route pattern (never the raw URL: ids would grow the registry). */
   instrument(app: FastifyInstance): void {

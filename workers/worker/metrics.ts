@@ -7,7 +7,7 @@
  */
 import type { Context as ActivityContext } from '@temporalio/activity';
 import type { ActivityInterceptorsFactory, InjectedSinks } from '@temporalio/worker';
-import { Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 import type { Observation, SubmitStepInput } from '../../contract/activity-io';
 import { ErrorType } from '../../contract/errors';
 import { BoundedLabel } from '../observability';
@@ -69,6 +69,11 @@ export class WorkerMetrics {
     labelNames: ['network'],
     registers: [this.registry],
   });
+
+  /** `processMetrics`: the process's own (CPU, memory, event loop lag, GC), under prom-client's standard names. */
+  constructor(options: { processMetrics?: boolean } = {}) {
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
 
   /** Counts polls, observations, submissions and refusals around the activities, without changing them. */
   readonly activityInterceptor: ActivityInterceptorsFactory = (context: ActivityContext) => ({
