@@ -278,7 +278,8 @@ it('the API serves actions by phase, stuck actions and the nonce owners backlog 
   expect(sum(scraped, 'settle_actions_stuck_scan_complete')).toBe(1);
   expect(sum(scraped, 'settle_actions', { phase: 'running' })).toBeGreaterThanOrEqual(1);
   const completed = sum(scraped, 'settle_actions', { phase: 'completed' });
-  // The bridge signer's owners on both chains, each holding its records until they settle deep.
+  // The bridge signer's owners on both chains (the transfers of the tests above), each holding its records until they
+  // settle deep.
   const owners = scraped.series.filter((s) => s.name === 'settle_nonce_owner_next_nonce');
   expect(owners.length).toBeGreaterThanOrEqual(2);
   expect(owners.every((s) => s.value >= 1)).toBe(true);
