@@ -257,12 +257,14 @@ describe('npm run cluster', () => {
 
   it('reads the phase and the transaction hashes back from visibility, which lives in PostgreSQL', async () => {
     expect(transfers).toHaveLength(5);
+    const transfersRefs: string[] = [];
     const client = await temporalClient();
     try {
       for (const actionId of transfers) {
         const { steps } = await status(actionId);
         const lockRef = steps.find((s) => s.id === 'lock')!.ref!;
         const mintRef = steps.find((s) => s.id === 'mint')!.ref!;
+        transfersRefs.push(lockRef);
         // Found from its transaction, as an operator would in the Web UI.
         const found = await waitFor(`${actionId} in visibility`, async () => {
           const ids: string[] = [];
@@ -278,6 +280,14 @@ describe('npm run cluster', () => {
         expect(row.phase).toBe('completed');
         expect([...(row.refs as string[])].sort()).toEqual([lockRef, mintRef].sort());
       }
+      // The Web UI server reads the same visibility.
+      const query = encodeURIComponent(`SettlePhase = "completed" AND SettleRefs = "${transfersRefs[0]}"`);
+      const listed = await fetch(
+        `${new URL(cluster.ui).origin}/api/v1/namespaces/${cluster.temporal.namespace}/workflows?query=${query}`,
+      );
+      expect(listed.status).toBe(200);
+      const { executions } = (await listed.json()) as { executions: { execution: { workflowId: string } }[] };
+      expect(executions.map((e) => e.execution.workflowId)).toEqual([transfers[0]]);
     } finally {
       await client.connection.close();
     }
