@@ -53,7 +53,6 @@ const packageJson = z
     version: z.string(),
     engines: z.object({ node: z.string() }),
     scripts: z.record(z.string(), z.string()),
-    dependencies: z.record(z.string(), z.string()),
   })
   .parse(JSON.parse(read('package.json')));
 
@@ -124,6 +123,18 @@ function dockerIgnored(file: string, dockerignore: string): boolean {
   return ignored;
 }
 
+/** Top-level packages of package-lock.json that are not development-only: what `npm ci --omit=dev` installs. */
+function productionPackages(): Set<string> {
+  const lock = z
+    .object({ packages: z.record(z.string(), z.looseObject({ dev: z.boolean().optional() })) })
+    .parse(JSON.parse(read('package-lock.json')));
+  return new Set(
+    Object.entries(lock.packages)
+      .filter(([where, entry]) => /^node_modules\/(@[^/]+\/)?[^/]+$/.test(where) && !entry.dev)
+      .map(([where]) => where.slice('node_modules/'.length)),
+  );
+}
+
 /** The packages a file imports at run time, following its relative imports (type-only imports left out). */
 function runtimePackages(entry: string, seen = new Set<string>()): Set<string> {
   const packages = new Set<string>();
@@ -131,13 +142,14 @@ function runtimePackages(entry: string, seen = new Set<string>()): Set<string> {
     if (seen.has(file)) return;
     seen.add(file);
     const text = read(file).replace(/^\s*(import|export) type [^;]*;/gms, '');
-    for (const [, specifier] of text.matchAll(/(?:\bfrom\s+|^import\s+|\brequire\(|\bimport\()'([^']+)'/gm)) {
+    const specifiers = /(?:\bfrom\s+|^import\s+|\brequire(?:\.resolve)?\(|\bimport\()'([^']+)'/gm;
+    for (const [, specifier] of text.matchAll(specifiers)) {
       if (specifier.startsWith('.')) {
         const base = path.join(path.dirname(file), specifier);
         const found = [base, `${base}.ts`, `${base}/index.ts`].find(
-          (f) => existsSync(path.join(ROOT, f)) && !f.endsWith('/'),
+          (f) => f.endsWith('.ts') && existsSync(path.join(ROOT, f)) && statSync(path.join(ROOT, f)).isFile(),
         );
-        if (found && statSync(path.join(ROOT, found)).isFile() && found.endsWith('.ts')) visit(found);
+        if (found) visit(found);
       } else if (!specifier.startsWith('node:') && !builtinModules.includes(specifier)) {
         packages.add(
           specifier
@@ -179,15 +191,15 @@ const ComposeSchema = z.looseObject({
 export interface Repository {
   dockerfile: string;
   dockerignore: string;
-  /** package.json's production dependencies: all the image installs. */
-  dependencies: Record<string, string>;
+  /** The packages a production install (`npm ci --omit=dev`, as in the Dockerfile) provides, from package-lock.json. */
+  installed: ReadonlySet<string>;
   exists(file: string): boolean;
 }
 
 const realRepository: Repository = {
   dockerfile: read('Dockerfile'),
   dockerignore: read('.dockerignore'),
-  dependencies: packageJson.dependencies,
+  installed: productionPackages(),
   exists: (file) => existsSync(path.join(ROOT, file)),
 };
 
@@ -262,10 +274,8 @@ function checkSettleService(name: string, service: Service, compose: z.infer<typ
   if (!repo.exists(entry)) return [...problems, `${name}: runs ${entry}, which does not exist`];
   if (dockerIgnored(entry, repo.dockerignore)) problems.push(`${name}: runs ${entry}, which .dockerignore leaves out`);
   for (const dependency of runtimePackages(entry)) {
-    if (!repo.dependencies[dependency]) {
-      problems.push(
-        `${name}: ${entry} imports ${dependency}, which is not a production dependency (npm ci --omit=dev)`,
-      );
+    if (!repo.installed.has(dependency)) {
+      problems.push(`${name}: ${entry} imports ${dependency}, which npm ci --omit=dev does not install`);
     }
   }
   const process = PROCESSES[entry];
@@ -574,6 +584,16 @@ describe('docker-compose.yml', () => {
     expect(composeProblems(config).join('\n')).toMatch(
       /^temporal: must run temporal-server with the native configuration/m,
     );
+    const flags = mutated((c) => (c.services.temporal.entrypoint as string[]).splice(7, 1));
+    expect(composeProblems(flags).join('\n')).toMatch(
+      /^temporal: flags start differ from the native run's --allow-no-auth start$/m,
+    );
+    const ui = mutated(
+      (c) => ((c.services['temporal-ui'].environment as Record<string, string>).TEMPORAL_UI_PORT_X = '1'),
+    );
+    expect(composeProblems(ui)).toContain(
+      "temporal-ui: TEMPORAL_UI_PORT_X is not a variable of the native UI server's configuration",
+    );
     const health = mutated(
       (c) => (c.services.chains.healthcheck = { test: ['CMD', 'test', '-f', '/etc/settle/settle.config.json'] }),
     );
@@ -598,6 +618,14 @@ describe('docker-compose.yml', () => {
       dockerfile: realRepository.dockerfile.replace(/^CMD .*$/m, 'CMD ["npm", "run", "wrk"]'),
     };
     expect(composeProblems(load(), cmd)).toContain('Dockerfile: npm run wrk is not a script of package.json');
+    const withoutViem = new Set([...realRepository.installed].filter((name) => name !== 'viem'));
+    expect(composeProblems(load(), { ...realRepository, installed: withoutViem })).toEqual(
+      expect.arrayContaining([
+        'worker: workers/worker/main.ts imports viem, which npm ci --omit=dev does not install',
+        'watcher-chain-a: workers/watcher/main.ts imports viem, which npm ci --omit=dev does not install',
+      ]),
+    );
+    expect(realRepository.installed.has('jest')).toBe(false); // a development dependency stays out of the image
     const node = {
       ...realRepository,
       dockerfile: realRepository.dockerfile.replace(/FROM node:\S+/, 'FROM node:22-slim'),
