@@ -131,6 +131,7 @@ it('finds a run by SettlePhase and shows its route, activity and timer summaries
   });
   const page = browser.pages()[0] ?? (await browser.newPage());
   mkdirSync(ARTIFACTS, { recursive: true });
+  rmSync(path.join(ARTIFACTS, 'failure.png'), { force: true });
   try {
     await checkRun(page, spec, status);
   } catch (error) {
