@@ -10,7 +10,7 @@
  * `npm run cluster -- --ensure` only obtains what the cluster needs (PostgreSQL, and the Temporal server, SQL tool
  * and UI server binaries, built once from the Go module proxy) and exits.
  */
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { parseOrThrow } from '../contract/validation';
@@ -98,7 +98,8 @@ async function portsAreFree(config: ClusterConfig): Promise<void> {
     ['SETTLE_API_PORT', Number(process.env.SETTLE_API_PORT ?? 8080)],
   ] as const;
   for (const [key, port] of wanted) {
-    if (port !== 0 && !(await portFree(port))) {
+    // SETTLE_API_PORT=0 picks a free port; the API checks its own setting.
+    if (Number.isInteger(port) && port > 0 && port < 65_536 && !(await portFree(port))) {
       throw new ClusterConfigError(`${key}: port ${port} on 127.0.0.1 is in use (another stack running?)`);
     }
   }
@@ -115,6 +116,9 @@ export async function runCluster(config: ClusterConfig): Promise<void> {
   let chains: Promise<LocalChains> | undefined;
   let migrating: Promise<void> | undefined;
   let published: Record<string, unknown> = { pid: process.pid, stateDir, state: 'starting' };
+  // SETTLE_CONFIG is a file (made absolute: the processes run from the repository) or the JSON itself.
+  const given = config.SETTLE_CONFIG;
+  const givenNetworks = given && !given.trimStart().startsWith('{') ? path.resolve(given) : given;
   const supervisor = new Supervisor(logDir, say, {
     changed: () => publish(stateDir, { ...published, components: supervisor.state() }),
     failed: (error) => {
@@ -148,6 +152,8 @@ export async function runCluster(config: ClusterConfig): Promise<void> {
   try {
     say(`settle cluster: state in ${stateDir}; logs in ${logDir}`);
     await portsAreFree(config);
+    // A networks file given is read first: its mistakes are reported before anything starts.
+    if (givenNetworks) readNetworksFile(givenNetworks);
     chains = config.SETTLE_CONFIG
       ? undefined
       : startLocalChains(localChainSpecs(config)).then((started) => (local = started));
@@ -182,7 +188,7 @@ export async function runCluster(config: ClusterConfig): Promise<void> {
       uiServerSpec(binaries.uiServer, { port: config.SETTLE_TEMPORAL_UI_PORT, temporalAddress: address, namespace }),
     );
 
-    let networksFile = config.SETTLE_CONFIG ? path.resolve(config.SETTLE_CONFIG) : undefined;
+    let networksFile = givenNetworks;
     let watcherKey: string | undefined;
     if (!networksFile) {
       const started = await chains!;
@@ -191,8 +197,6 @@ export async function runCluster(config: ClusterConfig): Promise<void> {
       for (const chain of Object.values(started.chains)) {
         say(`settle cluster: ${chain.name}: chain id ${chain.chainId} on ${chain.rpcUrl}`);
       }
-    } else if (!existsSync(networksFile)) {
-      throw new ClusterConfigError(`SETTLE_CONFIG: ${networksFile} does not exist`);
     }
     const networks = Object.keys(readNetworksFile(networksFile).networks);
     const processEnv = {
