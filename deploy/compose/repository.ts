@@ -84,20 +84,26 @@ const samplePorts = Object.fromEntries(
     .map((name, i) => [name, 7300 + i]),
 ) as unknown as TemporalPorts;
 const db = { port: 5432, user: 'temporal', password: 'x' };
+
+/** A native part's spec as it is built with an empty environment: only the variables it sets itself. */
+function ownSpec<T>(build: () => T): T {
+  const environment = process.env;
+  process.env = {};
+  try {
+    return build();
+  } finally {
+    process.env = environment;
+  }
+}
 /** The native server's command line and the variables it sets (its configuration file reads them). */
-export const nativeServer = temporalServerSpec('temporal-server', {
-  port: 7233,
-  ports: samplePorts,
-  db,
-  logLevel: 'warn',
-});
-export const nativeUi = uiServerSpec('temporal-ui-server', {
-  port: 8233,
-  temporalAddress: '127.0.0.1:7233',
-  namespace: 'x',
-});
-export const ownVariables = (env: NodeJS.ProcessEnv | undefined) =>
-  Object.keys(env ?? {}).filter((k) => !(k in process.env));
+export const nativeServer = ownSpec(() =>
+  temporalServerSpec('temporal-server', { port: 7233, ports: samplePorts, db, logLevel: 'warn' }),
+);
+/** The native UI server's variables (those of Temporal's UI image). */
+export const nativeUi = ownSpec(() =>
+  uiServerSpec('temporal-ui-server', { port: 8233, temporalAddress: '127.0.0.1:7233', namespace: 'x' }),
+);
+export const ownVariables = (env: NodeJS.ProcessEnv | undefined) => Object.keys(env ?? {});
 
 /** Whether .dockerignore keeps a file out of the image (Docker's rules: patterns from the root, `!` re-includes). */
 export function dockerIgnored(file: string, dockerignore: string): boolean {
