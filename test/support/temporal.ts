@@ -25,6 +25,36 @@ export async function startTestServer(): Promise<TestWorkflowEnvironment> {
   });
 }
 
+/**
+ * Temporal's time-skipping test server (Java; `devnet/time-skipping-server.ts`), on a free 127.0.0.1 port, with
+ * Settle's search attributes: timers of days fire in seconds. No visibility list API, no updates to speak of: tests on
+ * it drive actions by signals and queries.
+ */
+export async function startTimeSkippingServer(): Promise<TestWorkflowEnvironment> {
+  if (!runtimeInstalled) {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+    runtimeInstalled = true;
+  }
+  const executable = process.env.SETTLE_TEST_TIME_SKIPPING_SERVER;
+  if (!executable)
+    throw new Error('SETTLE_TEST_TIME_SKIPPING_SERVER is not set: run the tests through jest (globalSetup)');
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: executable } },
+  });
+  const { temporal } = await import('@temporalio/proto');
+  const kind = temporal.api.enums.v1.IndexedValueType;
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: Object.fromEntries(
+      SETTLE_SEARCH_ATTRIBUTES.map((key) => [
+        key.name,
+        key.type === 'KEYWORD_LIST' ? kind.INDEXED_VALUE_TYPE_KEYWORD_LIST : kind.INDEXED_VALUE_TYPE_KEYWORD,
+      ]),
+    ),
+  });
+  return env;
+}
+
 export const workflowsPath = path.resolve(__dirname, '../../workflows');
 
 let bundle: Promise<{ code: string }> | undefined;

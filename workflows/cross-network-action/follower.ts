@@ -273,9 +273,13 @@ async function follow(
       continue;
     }
     const wake = () => !active() || run.rebroadcast.has(key) || run.verify.has(key) || mustCancel();
-    const interrupted = await condition(wake, interval, {
-      summary: `wait for evidence: ${stepId}${target === 'compensation' ? ' (compensation)' : ''} on ${spec.network}`,
-    });
+    // Where Settle cannot read the network itself (an awaited step), a timer would wake the run for nothing.
+    const interrupted =
+      state.quietWaits && !network?.pollable
+        ? (await condition(wake), true)
+        : await condition(wake, interval, {
+            summary: `wait for evidence: ${stepId}${target === 'compensation' ? ' (compensation)' : ''} on ${spec.network}`,
+          });
     // A claim waits for Settle's own look at the chain: poll now (only deployments that verify claims have them).
     const verifying = run.verify.delete(key) || hasPendingClaims(state, stepId, target);
     if (interrupted && (!verifying || !active() || run.rebroadcast.has(key))) continue;

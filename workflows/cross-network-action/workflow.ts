@@ -30,6 +30,9 @@ export const CANCEL_PENDING_PATCH = 'cancel-pending';
 /** With it, a delivery of evidence is applied once: a replayed one is ignored (see `ActionState.seenEvidence`). */
 export const EVIDENCE_ONCE_PATCH = 'evidence-once';
 
+/** With it, an awaited step waits for its evidence with no timer (see `ActionState.quietWaits`). */
+export const QUIET_WAITS_PATCH = 'quiet-waits';
+
 /** Internal state carried across continue-as-new; callers pass only the ActionSpec. */
 export interface ContinuedAction {
   state?: ActionState;
@@ -54,6 +57,7 @@ export async function crossNetworkAction(
   if (exactlyOnce) state.exactlyOnce = true;
   if (exactlyOnce && (continued.state?.cancelsPending || patched(CANCEL_PENDING_PATCH))) state.cancelsPending = true;
   if (exactlyOnce && (continued.state?.seenEvidence || patched(EVIDENCE_ONCE_PATCH))) state.seenEvidence ??= [];
+  if (exactlyOnce && (continued.state?.quietWaits || patched(QUIET_WAITS_PATCH))) state.quietWaits = true;
   const run = newRun(state);
   installHandlers(run);
   if (!continued.state) {

@@ -70,6 +70,11 @@ export interface ActionState {
    * a replay is ignored. Present from the `evidence-once` patch on (after `exactly-once`).
    */
   seenEvidence?: string[];
+  /**
+   * A step on a network Settle cannot read (an awaited step) waits for evidence with no timer: before the
+   * `quiet-waits` patch it woke every poll interval for nothing — 144 workflow tasks a day per awaited step.
+   */
+  quietWaits?: boolean;
 }
 
 /** Networks with no configuration require `finalized` evidence. */
