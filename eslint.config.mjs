@@ -93,8 +93,8 @@ export default tseslint.config(
   },
   {
     // Workflow code runs in Temporal's deterministic sandbox, and the contract is bundled into it: no Node, no network,
-    // no clock, no activity or network code.
-    files: ['workflows/**/*.ts', 'contract/**/*.ts'],
+    // no clock, no activity or network code. So is the worker's workflow interceptor module (workflow-metrics.ts).
+    files: ['workflows/**/*.ts', 'contract/**/*.ts', 'workers/worker/workflow-metrics.ts'],
     languageOptions: { globals: {} },
     rules: {
       'no-restricted-imports': ['error', { paths: DETERMINISTIC_PATHS, patterns: DETERMINISTIC_PATTERNS }],
