@@ -8,7 +8,13 @@ import { registerNamespace } from '../../devnet/cluster/temporal';
 import { temporalSettings } from '../../workers/worker/config';
 
 async function main(): Promise<void> {
-  const { TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE } = temporalSettings(process.env);
+  const { TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, temporalConnection } = temporalSettings(process.env);
+  if (temporalConnection.tls || temporalConnection.apiKey) {
+    // registerNamespace connects as the native cluster does, in plain gRPC on a private network.
+    throw new Error(
+      'TLS or an API key is configured: register the namespace and search attributes with the temporal CLI',
+    );
+  }
   process.stdout.write(`register: namespace ${TEMPORAL_NAMESPACE} and search attributes at ${TEMPORAL_ADDRESS}\n`);
   await registerNamespace(TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE);
   process.stdout.write('register: done\n');
