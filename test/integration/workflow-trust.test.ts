@@ -12,6 +12,7 @@ import { retryStepUpdate, statusQuery } from '../../contract/messages';
 import type { Observation } from '../../contract/activity-io';
 import { block, evmCall, scheduledActivities, signal, startAction, stepOf, waitForStatus } from '../support/actions';
 import { networkInfo, refFor, StubAdapter } from '../support/stub-adapter';
+import { waitFor } from '../support/chains';
 import { recordHistory } from '../support/histories';
 import { createTestWorker, startTestServer, uniqueId } from '../support/temporal';
 
@@ -176,4 +177,37 @@ it('applies a signed claim once: replayed after an operator’s retry, it does n
   expect(stepOf(status, 'attest').transitions.filter((t) => t.to === 'failed')).toHaveLength(1);
   await handle.result();
   await recordHistory('claim-replayed.evidence-once', handle);
+});
+
+it('remembers the deliveries it took across continue-as-new: a replay to the new run is ignored too', async () => {
+  const actionId = uniqueId('replay-continued');
+  const handle = await startAction(
+    env,
+    worker,
+    {
+      actionId,
+      onDeadline: 'hold',
+      steps: [{ id: 'attest', network: 'attester', operation: { kind: 'await' }, acceptFrom: ['attester'] }],
+    },
+    { historyEventLimit: 40 },
+  );
+  const refusal = signed(
+    actionId,
+    { step: 'attest', kind: 'failed', reason: 'no quorum', source: 'attester' },
+    attesterKey,
+  );
+  await signal(handle, refusal);
+  await waitForStatus(handle, (s) => s.phase === 'needs_action' && stepOf(s, 'attest').state === 'failed');
+  await handle.executeUpdate(retryStepUpdate, { args: [{ step: 'attest', reason: 'quorum restored' }] });
+  const first = (await handle.describe()).runId;
+  // Claims from a source the step does not accept (rejected, visibly) push the run past its history limit.
+  for (let i = 0; i < 12; i++) await signal(handle, { step: 'attest', kind: 'finalized', source: `noise-${i}` });
+  await waitFor('the run to continue as new', async () =>
+    (await handle.describe()).runId !== first ? true : undefined,
+  );
+  await signal(handle, refusal);
+  await signal(handle, signed(actionId, { step: 'attest', kind: 'finalized', source: 'attester' }, attesterKey));
+  const status = await waitForStatus(handle, (s) => s.phase === 'completed' || s.phase === 'needs_action');
+  expect(status.phase).toBe('completed');
+  expect(stepOf(status, 'attest').transitions.filter((t) => t.to === 'failed')).toHaveLength(1);
 });
