@@ -177,10 +177,14 @@ export class HeadObserver {
 }
 
 /** The watcher as its own process (as operators run it); resolves once it has started following. */
-export function startWatcher(address: string, configPath: string): Promise<ChildProcess> {
+export function startWatcher(
+  address: string,
+  configPath: string,
+  env: Record<string, string> = {},
+): Promise<ChildProcess> {
   return startProcess(
     'workers/watcher/main.ts',
-    { TEMPORAL_ADDRESS: address, SETTLE_CONFIG: configPath },
+    { TEMPORAL_ADDRESS: address, SETTLE_CONFIG: configPath, ...env },
     'watcher started',
   );
 }
