@@ -2,6 +2,12 @@
  * Which running actions have transactions on the watched networks, and which: listed from Temporal visibility
  * (`SettleNetworks`, `SettleRefs`) and read from each action's `status` query. Rebuilt from Temporal alone, so a
  * restarted watcher follows exactly what is still running.
+ *
+ * A status query is a billable action; a list call is not. So the status is read only when visibility shows a ref the
+ * last reading did not name (a new transaction to attribute to its step): an action with no transaction yet, or
+ * whose refs did not change, is never queried. An event naming a transaction its action's status did not show yet is
+ * first looked up in visibility (one list call for every such action at once), and the status is read once the ref is
+ * listed there, not polled until the workflow has recorded it.
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { statusQuery, WORKFLOW_TYPE } from '../../contract/messages';
@@ -11,22 +17,36 @@ import type { ActionEvent } from '../../networks/evm/chain-reader';
 import { actionIdHash } from '../../networks/evm/templates';
 import { errorText, type Logger } from './log';
 import type { WatcherMetrics } from './metrics';
-import { refreshTx, txKey, WATCHED_PHASES, watchedTxs, type WatchedTx } from './watched';
+import { refreshTx, statusRefs, txKey, WATCHED_PHASES, watchedTxs, type WatchedTx } from './watched';
 
 interface WatchedAction {
   actionId: string;
   /** keccak256(actionId): how Settle's contracts name the action in their events. */
   idHash: string;
-  /** SettleRefs as last listed; a change means new transactions to attribute. */
-  listedRefs: string;
-  /** Whether the status must be read (new action, new refs, an unattributed event, a failed query). */
+  /** SettleRefs as last listed (lower case). */
+  listedRefs: Set<string>;
+  /** Every ref the last status reading named (lower case): a listed ref not in it is news. */
+  readRefs: Set<string>;
+  /** Whether the status must be read (a listed ref it did not name, a failed query). */
   stale: boolean;
   lastQueryAt: number;
+  /** When visibility was last asked about this action's unattributed transactions. */
+  lastLookupAt: number;
   /** The status query in flight, if any: a second reason to read the status waits for it. */
   reading?: Promise<void>;
   txs: Map<string, WatchedTx>;
   /** Transactions seen in events of this action that its status did not name yet, with when they were seen. */
   unattributed: Map<string, number>;
+}
+
+/** Where the listed refs name something the last reading of the status did not. */
+function hasNewRefs(action: Pick<WatchedAction, 'listedRefs' | 'readRefs'>): boolean {
+  for (const ref of action.listedRefs) if (!action.readRefs.has(ref)) return true;
+  return false;
+}
+
+function refSet(refs: readonly string[] | undefined): Set<string> {
+  return new Set((refs ?? []).map((r) => r.toLowerCase()));
 }
 
 export interface DirectoryOptions {
@@ -41,8 +61,10 @@ export interface DirectoryOptions {
 
 const QUERY_CONCURRENCY = 8;
 const MIN_REQUERY_MS = 100;
-/** An event's transaction not in its action's status yet (the submission is still being recorded): ask again this often. */
+/** An event's transaction not in visibility yet (the submission is still being recorded): ask again this often. */
 const UNATTRIBUTED_RETRY_MS = 250;
+/** Workflow ids per visibility lookup of unattributed transactions. */
+const LOOKUP_BATCH = 50;
 
 /** What a network follower needs from the directory. */
 export interface FollowedActions {
@@ -90,27 +112,30 @@ export class ActionDirectory implements FollowedActions {
     const seen = new Set<string>();
     for await (const info of this.options.client.workflow.list({ query, pageSize: 1000 })) {
       seen.add(info.workflowId);
-      const refs = (info.typedSearchAttributes.get(SettleRefs) ?? []).join(',');
-      const known = this.actions.get(info.workflowId);
-      if (!known) this.track(info.workflowId, refs);
-      else if (known.listedRefs !== refs) {
-        known.listedRefs = refs;
-        known.stale = true;
-      }
+      this.listed(info.workflowId, info.typedSearchAttributes.get(SettleRefs));
     }
     for (const actionId of [...this.actions.keys()]) if (!seen.has(actionId)) this.forget(actionId);
     await this.readStale();
     this.publishSizes();
   }
 
-  private track(actionId: string, listedRefs: string): WatchedAction {
+  /** What visibility says of one running action: its refs; a ref the last reading did not name makes it stale. */
+  private listed(actionId: string, refs: readonly string[] | undefined): void {
+    const action = this.actions.get(actionId) ?? this.track(actionId);
+    action.listedRefs = refSet(refs);
+    if (hasNewRefs(action)) action.stale = true;
+  }
+
+  private track(actionId: string): WatchedAction {
     const idHash = actionIdHash(actionId).toLowerCase();
     const action: WatchedAction = {
       actionId,
       idHash,
-      listedRefs,
-      stale: true,
+      listedRefs: new Set(),
+      readRefs: new Set(),
+      stale: false,
       lastQueryAt: 0,
+      lastLookupAt: 0,
       txs: new Map(),
       unattributed: new Map(),
     };
@@ -130,7 +155,8 @@ export class ActionDirectory implements FollowedActions {
 
   /**
    * Events naming an action in new blocks: if one names a transaction its action's status did not show, read the
-   * status again now (the fast path from a block to a workflow); an action not known yet makes the listing run now.
+   * status again as soon as visibility lists it (the fast path from a block to a workflow); an action not known yet
+   * makes the listing run now.
    */
   async hint(events: ActionEvent[]): Promise<void> {
     let unknownAction = false;
@@ -142,25 +168,58 @@ export class ActionDirectory implements FollowedActions {
         unknownAction = true;
         continue;
       }
-      const attributed = [...action.txs.values()].some((tx) => tx.ref.toLowerCase() === event.txHash.toLowerCase());
-      if (!attributed) {
-        action.unattributed.set(event.txHash.toLowerCase(), now);
-        action.stale = true;
+      const txHash = event.txHash.toLowerCase();
+      if (!action.readRefs.has(txHash) && !action.unattributed.has(txHash)) {
+        action.unattributed.set(txHash, now);
+        // Asked about at once, not after the retry delay.
+        action.lastLookupAt = 0;
       }
     }
     if (unknownAction && now - this.lastListAt >= MIN_REQUERY_MS) await this.refresh().catch(() => undefined);
+    await this.lookUpUnattributed();
     await this.readStale();
   }
 
-  /** Reads again the actions whose events named transactions their status did not show yet. */
+  /** Looks again in visibility for the transactions events named that their action's status did not show yet. */
   async retryUnattributed(): Promise<void> {
     const now = Date.now();
     const forMs = this.options.attributeForMs ?? 30_000;
     for (const action of this.actions.values()) {
       for (const [txHash, seenAt] of action.unattributed) if (now - seenAt > forMs) action.unattributed.delete(txHash);
-      if (action.unattributed.size > 0 && now - action.lastQueryAt >= UNATTRIBUTED_RETRY_MS) action.stale = true;
     }
+    await this.lookUpUnattributed();
     await this.readStale();
+  }
+
+  /**
+   * The actions with unattributed transactions, due for a lookup: their refs as visibility lists them now (one list
+   * call per {@link LOOKUP_BATCH} actions, not billable). A transaction already listed needs no lookup: it makes the
+   * action stale at once. One that is not listed yet waits for the next lookup.
+   */
+  private async lookUpUnattributed(): Promise<void> {
+    const now = Date.now();
+    const due: WatchedAction[] = [];
+    for (const action of this.actions.values()) {
+      for (const txHash of action.unattributed.keys()) {
+        if (action.readRefs.has(txHash)) action.unattributed.delete(txHash);
+      }
+      if (action.unattributed.size === 0) continue;
+      if ([...action.unattributed.keys()].some((txHash) => action.listedRefs.has(txHash))) action.stale = true;
+      else if (now - action.lastLookupAt >= UNATTRIBUTED_RETRY_MS) due.push(action);
+    }
+    for (let i = 0; i < due.length; i += LOOKUP_BATCH) {
+      const batch = due.slice(i, i + LOOKUP_BATCH);
+      for (const action of batch) action.lastLookupAt = now;
+      const ids = batch.map((a) => `'${a.actionId.replace(/'/g, "\\'")}'`).join(', ');
+      try {
+        for await (const info of this.options.client.workflow.list({ query: `WorkflowId IN (${ids})` })) {
+          if (this.actions.has(info.workflowId))
+            this.listed(info.workflowId, info.typedSearchAttributes.get(SettleRefs));
+        }
+      } catch (error) {
+        this.options.logger.warn('visibility lookup failed; will retry', { error: errorText(error) });
+      }
+    }
   }
 
   private async readStale(): Promise<void> {
@@ -180,6 +239,9 @@ export class ActionDirectory implements FollowedActions {
 
   private async read(action: WatchedAction): Promise<void> {
     action.lastQueryAt = Date.now();
+    // Refs listed before the query was sent were recorded before it: a reading that does not name one (a ref the
+    // status does not show) must not make the action stale again.
+    const listedBefore = [...action.listedRefs];
     let status: ActionStatus;
     try {
       const handle = this.options.client.workflow.getHandle(action.actionId);
@@ -200,12 +262,15 @@ export class ActionDirectory implements FollowedActions {
       return;
     }
     action.stale = false;
+    action.readRefs = statusRefs(status);
+    for (const ref of listedBefore) action.readRefs.add(ref);
+    for (const txHash of action.unattributed.keys())
+      if (action.readRefs.has(txHash)) action.unattributed.delete(txHash);
     for (const latest of watchedTxs(status, this.networks)) {
       const key = txKey(latest);
       const known = action.txs.get(key);
       if (known) refreshTx(known, latest);
       else action.txs.set(key, latest);
-      action.unattributed.delete(latest.ref.toLowerCase());
     }
     this.publishSizes();
   }

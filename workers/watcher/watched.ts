@@ -74,6 +74,22 @@ export function watchedTxs(status: ActionStatus, networks: ReadonlySet<string>):
   return found;
 }
 
+/**
+ * Every ref an action's status names, on every network, lower case: the steps' current, earlier and retired refs, the
+ * refs in their transitions and their compensations'. Compared with the `SettleRefs` search attribute, which lists
+ * the same refs, to tell whether reading the status again would show a new transaction.
+ */
+export function statusRefs(status: ActionStatus): Set<string> {
+  const refs = new Set<string>();
+  const add = (ref: unknown) => typeof ref === 'string' && ref && refs.add(ref.toLowerCase());
+  for (const step of status.steps) {
+    [step.ref, ...(step.refs ?? []), ...(step.retiredRefs ?? []), step.output?.replaces].forEach(add);
+    step.transitions.forEach((t) => add(t.ref));
+    if (step.compensation) [step.compensation.ref, ...step.compensation.refs].forEach(add);
+  }
+  return refs;
+}
+
 function fresh(
   identity: Pick<WatchedTx, 'actionId' | 'stepId' | 'for' | 'network' | 'ref' | 'policy' | 'current'>,
   view: StatusView,
