@@ -1,15 +1,20 @@
 /**
  * `npm run bench:memory`: the worker's resident memory with N pending actions, against a worker process that runs only
- * bench/workflows' `bareSignalled` with N pending bare workflows. Each action is one `await` step that nobody reports,
- * so it stays running (its first workflow task done, waiting on a timer and a signal); each bare workflow waits for a
- * signal that never comes. Both worker processes run with default settings (sticky cache included) on one dev
- * server; N grows in steps (BENCH_MEMORY_STEPS, default 0,300,600,900), Settle then bare at each step, and RSS is read
- * from /proc once every started workflow has completed its first task.
+ * bench/workflows' `bareSignalled` with N pending bare workflows; then every one released and completed. Each action
+ * is one `await` step that nobody reports yet, so it stays running (its first workflow task done, waiting for evidence
+ * with no timer); each bare workflow waits for a signal. Both worker processes (bench/memory-worker.ts) run with a
+ * bounded sticky cache, `maxCachedWorkflows` = BENCH_MEMORY_CACHE (default 500): the production setting, since the
+ * SDK's default cache (about 2,300 workflows on this machine's 4 GiB heap) is sized by heap, not by what fits. N grows
+ * in steps (BENCH_MEMORY_STEPS, default 0,1000,5000,10000), Settle then bare at each step; RSS is read from /proc once
+ * both task queues have no backlog and the newest workflows have completed their first task. Then every action gets
+ * its evidence (`included`, `finalized`), every bare workflow its signal, and the bench waits until visibility counts
+ * them all completed.
  */
 import { readFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Client } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { evidenceSignal } from '../contract/messages';
 import {
   BASELINE_TASK_QUEUE,
   machineFacts,
@@ -17,13 +22,14 @@ import {
   round,
   sleep,
   startServer,
-  startWorkerProcess,
   stopProcess,
   writeResults,
 } from './support';
 
-const STEPS = (process.env.BENCH_MEMORY_STEPS ?? '0,300,600,900').split(',').map(Number);
+const STEPS = (process.env.BENCH_MEMORY_STEPS ?? '0,1000,5000,10000').split(',').map(Number);
+const CACHE = Number(process.env.BENCH_MEMORY_CACHE ?? 500);
 const TASK_QUEUE = 'settle-memory';
+const AT_ONCE = 50;
 
 function rssBytes(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8')
@@ -32,62 +38,80 @@ function rssBytes(pid: number): number {
   return Number(/(\d+)/.exec(line ?? '')?.[1] ?? NaN) * 1024;
 }
 
-/** bench/workflows on their own task queue, as a process of its own (the bare baseline's worker). */
-async function startBaselineProcess(address: string): Promise<ChildProcess> {
-  const script =
-    "const { Worker, NativeConnection } = require('@temporalio/worker');" +
-    '(async () => {' +
-    `const connection = await NativeConnection.connect({ address: '${address}' });` +
-    `const worker = await Worker.create({ connection, taskQueue: '${BASELINE_TASK_QUEUE}', ` +
-    "workflowsPath: require.resolve('./bench/workflows') });" +
-    "const running = worker.run(); console.log('baseline worker running'); await running; })()" +
-    '.catch((e) => { console.error(e); process.exit(1); });';
-  const child = spawn(process.execPath, ['--import', 'tsx', '-e', script], {
+/** bench/memory-worker.ts as a process of its own. */
+async function startMemoryWorker(address: string, kind: 'settle' | 'bare'): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/memory-worker.ts', kind], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: address,
+      SETTLE_TASK_QUEUE: TASK_QUEUE,
+      BENCH_MEMORY_CACHE: String(CACHE),
+    },
   });
   await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('baseline worker running') && resolve());
-    child.once('exit', (code) => reject(new Error(`the baseline worker exited (${code})`)));
+    child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('memory worker running') && resolve());
+    child.once('exit', (code) => reject(new Error(`the ${kind} memory worker exited (${code})`)));
   });
   return child;
 }
 
+/** Runs `each` over `items`, AT_ONCE at a time. */
+async function inBatches<T>(items: T[], each: (item: T) => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < items.length; i += AT_ONCE) await Promise.all(items.slice(i, i + AT_ONCE).map(each));
+}
+
 async function startPending(client: Client, kind: 'settle' | 'bare', from: number, to: number): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = from; i < to; i += 20) {
-    const batch = Array.from({ length: Math.min(20, to - i) }, (_, j) => `mem-${kind}-${i + j}`);
-    await Promise.all(
-      batch.map((workflowId) =>
-        kind === 'settle'
-          ? client.workflow.start('crossNetworkAction', {
-              taskQueue: TASK_QUEUE,
-              workflowId,
-              args: [
-                {
-                  actionId: workflowId,
-                  type: 'pending',
-                  steps: [{ id: 'report', network: 'attester', operation: { kind: 'await' } }],
-                },
-              ],
-            })
-          : client.workflow.start('bareSignalled', { taskQueue: BASELINE_TASK_QUEUE, workflowId, args: [1] }),
-      ),
-    );
-    ids.push(...batch);
-  }
+  const ids = Array.from({ length: to - from }, (_, j) => `mem-${kind}-${from + j}`);
+  await inBatches(ids, (workflowId) =>
+    kind === 'settle'
+      ? client.workflow.start('crossNetworkAction', {
+          taskQueue: TASK_QUEUE,
+          workflowId,
+          args: [
+            {
+              actionId: workflowId,
+              type: 'pending',
+              steps: [{ id: 'report', network: 'attester', operation: { kind: 'await' } }],
+            },
+          ],
+        })
+      : client.workflow.start('bareSignalled', { taskQueue: BASELINE_TASK_QUEUE, workflowId, args: [1] }),
+  );
   return ids;
 }
 
-/** Waits until every workflow's first task has completed (the worker holds its state). */
+/** The task queue's workflow task backlog, as the server counts it. */
+async function backlog(client: Client, taskQueue: string): Promise<number> {
+  const response = await client.workflowService.describeTaskQueue({
+    namespace: 'default',
+    taskQueue: { name: taskQueue },
+    taskQueueType: 1, // TASK_QUEUE_TYPE_WORKFLOW
+    reportStats: true,
+  });
+  return Number(response.stats?.approximateBacklogCount ?? 0);
+}
+
+/** Waits until both task queues have no backlog and the newest workflows have completed their first task. */
 async function settled(client: Client, ids: string[]): Promise<void> {
-  for (const id of ids) {
+  for (;;) {
+    const left = (await backlog(client, TASK_QUEUE)) + (await backlog(client, BASELINE_TASK_QUEUE));
+    if (left === 0) break;
+    await sleep(500);
+  }
+  for (const id of ids.slice(-20)) {
     for (;;) {
       const history = await client.workflow.getHandle(id).fetchHistory();
       if (history.events?.some((e) => e.workflowTaskCompletedEventAttributes)) break;
-      await sleep(100);
+      await sleep(200);
     }
   }
+}
+
+async function completed(client: Client, prefix: string): Promise<number> {
+  const { count } = await client.workflow.count(`WorkflowId STARTS_WITH '${prefix}' AND ExecutionStatus = 'Completed'`);
+  return count;
 }
 
 async function main(): Promise<void> {
@@ -95,27 +119,62 @@ async function main(): Promise<void> {
   const { env } = await startServer();
   const stops: (() => Promise<unknown>)[] = [() => env.teardown()];
   try {
-    const settle = await startWorkerProcess(env.address, '', TASK_QUEUE);
+    const settle = await startMemoryWorker(env.address, 'settle');
     stops.push(() => stopProcess(settle));
-    const bare = await startBaselineProcess(env.address);
+    const bare = await startMemoryWorker(env.address, 'bare');
     stops.push(() => stopProcess(bare));
     await sleep(2_000);
-    const rows: { n: number; settleRssMb: number; bareRssMb: number }[] = [];
+    const rows: { n: number; settleRssMb: number; bareRssMb: number; loadAverage1m: number }[] = [];
+    const read = (n: number) => ({
+      n,
+      settleRssMb: round(rssBytes(settle.pid!) / 2 ** 20, 1),
+      bareRssMb: round(rssBytes(bare.pid!) / 2 ** 20, 1),
+      loadAverage1m: round(machineLoad(), 2),
+    });
     let started = 0;
+    const t0 = Date.now();
     for (const n of STEPS) {
       const settleIds = await startPending(env.client, 'settle', started, n);
       const bareIds = await startPending(env.client, 'bare', started, n);
       await settled(env.client, [...settleIds, ...bareIds]);
       started = n;
       await sleep(2_000);
-      const row = {
-        n,
-        settleRssMb: round(rssBytes(settle.pid!) / 2 ** 20, 1),
-        bareRssMb: round(rssBytes(bare.pid!) / 2 ** 20, 1),
-      };
-      process.stdout.write(`N=${n}: settle worker ${row.settleRssMb} MB, bare worker ${row.bareRssMb} MB\n`);
+      const row = read(n);
+      process.stdout.write(
+        `N=${n}: settle worker ${row.settleRssMb} MB, bare worker ${row.bareRssMb} MB ` +
+          `(${Math.round((Date.now() - t0) / 1000)} s)\n`,
+      );
       rows.push(row);
     }
+    // Released: every action's evidence, every bare workflow's signal; then all must complete.
+    const total = started;
+    const releasedAt = Date.now();
+    await inBatches(
+      Array.from({ length: total }, (_, i) => i),
+      async (i) => {
+        const action = env.client.workflow.getHandle(`mem-settle-${i}`);
+        for (const kind of ['included', 'finalized'] as const) {
+          await action.signal(evidenceSignal, {
+            step: 'report',
+            kind,
+            source: 'watcher:attester',
+            observedAt: new Date().toISOString(),
+          });
+        }
+        await env.client.workflow.getHandle(`mem-bare-${i}`).signal('bare');
+      },
+    );
+    let done = { settle: 0, bare: 0 };
+    for (;;) {
+      done = { settle: await completed(env.client, 'mem-settle-'), bare: await completed(env.client, 'mem-bare-') };
+      if ((done.settle >= total && done.bare >= total) || Date.now() - releasedAt > 15 * 60_000) break;
+      await sleep(2_000);
+    }
+    const afterRelease = { ...read(total), completedSettle: done.settle, completedBare: done.bare };
+    process.stdout.write(
+      `released ${total} + ${total}: ${done.settle} actions and ${done.bare} bare workflows completed in ` +
+        `${Math.round((Date.now() - releasedAt) / 1000)} s; settle worker ${afterRelease.settleRssMb} MB\n`,
+    );
     const slope = (pick: (r: (typeof rows)[number]) => number) => {
       const first = rows[0];
       const last = rows[rows.length - 1];
@@ -124,20 +183,31 @@ async function main(): Promise<void> {
     const slopes = {
       'settle worker MB per 1,000 pending actions': slope((r) => r.settleRssMb),
       'bare worker MB per 1,000 pending workflows': slope((r) => r.bareRssMb),
+      'settle ÷ bare RSS at the largest N': round(
+        rows[rows.length - 1].settleRssMb / rows[rows.length - 1].bareRssMb,
+        2,
+      ),
+      [`settle worker RSS at ${total} pending, MB (goal < 1536 at 10,000)`]: rows[rows.length - 1].settleRssMb,
+      'all completed after release': Number(done.settle === total && done.bare === total),
     };
     console.table(rows);
     console.table(slopes);
     const file = writeResults('memory', {
       benchmark: 'memory',
       machine: machineFacts(),
-      settings: { steps: STEPS },
+      settings: { steps: STEPS, maxCachedWorkflows: CACHE },
       samples: rows,
+      afterRelease,
       slopes,
     });
     process.stdout.write(`written to ${file}\n`);
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
   }
+}
+
+function machineLoad(): number {
+  return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
 }
 
 if (require.main === module) {

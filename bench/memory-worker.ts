@@ -1,0 +1,44 @@
+/**
+ * The worker process of `bench:memory`: `settle` runs the production workflows (`workflows/`, the bundle
+ * `workers/worker/main.ts` builds) with the activities of a worker that has no networks file; `bare` runs
+ * bench/workflows. Both with a bounded sticky cache, `maxCachedWorkflows` = BENCH_MEMORY_CACHE (the honest production
+ * setting: a worker's memory is its cache, not its pending workflows). Prints `memory worker running` once polling.
+ */
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import { BASELINE_TASK_QUEUE } from './support';
+
+async function main(): Promise<void> {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const kind = process.argv[2];
+  if (kind !== 'settle' && kind !== 'bare') throw new Error(`usage: memory-worker.ts settle|bare (got ${kind})`);
+  const cache = Number(process.env.BENCH_MEMORY_CACHE);
+  if (!Number.isInteger(cache) || cache < 0) throw new Error('BENCH_MEMORY_CACHE must be a whole number');
+  const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS });
+  const worker = await Worker.create(
+    kind === 'settle'
+      ? {
+          connection,
+          taskQueue: process.env.SETTLE_TASK_QUEUE!,
+          workflowsPath: require.resolve('../workflows'),
+          activities: createActivities({ networks: {}, adapters: {}, routeByNetwork: false }),
+          maxCachedWorkflows: cache,
+        }
+      : {
+          connection,
+          taskQueue: BASELINE_TASK_QUEUE,
+          workflowsPath: require.resolve('./workflows'),
+          maxCachedWorkflows: cache,
+        },
+  );
+  const running = worker.run();
+  process.stdout.write('memory worker running\n');
+  process.once('SIGTERM', () => worker.shutdown());
+  await running;
+  await connection.close();
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
