@@ -206,12 +206,14 @@ export class EvmSender {
    * process, one submission per owner at a time signs and records (the others queue, and start from the nonce after
    * the last one recorded): twenty concurrent submissions cost twenty records, not two hundred refusals. Other
    * processes still race, through compare-and-record.
+   *
+   * No budget query before signing (a billable round trip per submission): the record reserves the room or refuses,
+   * and a refused record is sent nowhere; refused once, the chain's settled records are settled and it is tried again.
    */
   private async signAndRecord(signer: Signer, key: string, call: PreparedCall & { gas: bigint }, next: number) {
     const { account, owner, ownerId } = signer;
-    // The last moment: the very call signed below, decoded and checked; its budgets fit, or nothing is signed.
+    // The last moment: the very call signed below, decoded and checked against the policy; recorded only with room.
     const spend = this.guard.check(signer.name, call);
-    await this.guard.assertRoom(owner, { key, signer: signer.name, spend }, () => this.sweep(signer, true));
     const fees = await this.client.estimateFeesPerGas();
     // Waiting for the turn is waiting on the others' progress: it heartbeats too.
     const waiting = setInterval(heartbeat, HEARTBEAT_WHILE_WAITING_MS);
@@ -229,6 +231,11 @@ export class EvmSender {
             maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
           });
           const recorded = await owner.record({ key, nonce, hash: keccak256(raw), raw, mode: 'new', spend });
+          // Settled transactions give their room back: settle them, then record (at the same nonce) once more.
+          if (recorded.budget && race === 0 && spend.length > 0) {
+            await this.sweep(signer, true);
+            continue;
+          }
           if (recorded.accepted) this.turns.nextNonce.set(ownerId, nonce + 1);
           if (recorded.accepted || recorded.settled || recorded.record || recorded.abandoned || recorded.budget) {
             return { recorded, raw };
@@ -245,8 +252,7 @@ export class EvmSender {
     if (recorded.settled) return { settled: recorded.settled };
     if (recorded.record) return this.resend(signer, recorded.record);
     if (recorded.budget) {
-      // Another worker took the room first: the bytes signed here are dropped, never recorded nor sent.
-      await this.sweep(signer, true);
+      // No room, even after settling: the bytes signed here are dropped, never recorded nor sent.
       throw this.guard.waiting(signer.name, recorded.budget);
     }
     throw nothingSubmitted(key);
