@@ -90,7 +90,7 @@ function directory(temporal: FakeTemporal, networks = ['chainA', 'chainB']) {
   return new ActionDirectory({
     client: temporal.client,
     networks,
-    logger: jsonLogger('ERROR', () => undefined),
+    logger: jsonLogger('error', () => undefined),
     metrics: new WatcherMetrics({ processMetrics: false }),
     queryTimeoutMs: 1_000,
   });
