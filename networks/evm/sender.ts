@@ -62,15 +62,22 @@ const MAX_NONCE_RACES = 16;
 const SWEEP_EVERY_MS = 30_000;
 const HEARTBEAT_WHILE_WAITING_MS = 2_000;
 
-/** Inside an activity, tells Temporal the submission is alive; outside one (tools, tests), nothing. */
+/** When each attempt first said it was alive: heartbeats start a quarter of its heartbeat timeout later. */
+const aliveSince = new WeakMap<Context, number>();
+
+/**
+ * Inside an activity, tells Temporal the submission is alive; outside one (tools, tests), nothing. A heartbeat that
+ * reaches the server is a billable action, and most submissions end in well under a second: none is sent in the
+ * first quarter of the heartbeat timeout (a dead worker is still noticed within the timeout).
+ */
 function heartbeat(): void {
-  let context: Context;
   try {
-    context = Context.current();
+    const context = Context.current();
+    const since = aliveSince.get(context) ?? aliveSince.set(context, Date.now()).get(context)!;
+    if (Date.now() - since >= (context.info.heartbeatTimeoutMs ?? 0) / 4) context.heartbeat();
   } catch {
-    return;
+    // Outside an activity (tools, tests): nobody to tell.
   }
-  context.heartbeat();
 }
 
 function nothingSubmitted(key: string) {
@@ -232,7 +239,7 @@ export class EvmSender {
           });
           const recorded = await owner.record({ key, nonce, hash: keccak256(raw), raw, mode: 'new', spend });
           // Settled transactions give their room back: settle them, then record (at the same nonce) once more.
-          if (recorded.budget && race === 0 && spend.length > 0) {
+          if (!recorded.accepted && recorded.budget && race === 0 && spend.length > 0) {
             await this.sweep(signer, true);
             continue;
           }
