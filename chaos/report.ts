@@ -89,7 +89,7 @@ export function table(result: ChaosResult): string {
     ['stuck actions', String(verdict.stuck)],
     ['false finals', String(verdict.falseFinals)],
     [
-      'finals the deep reorg contradicted: alarm raised / action already closed',
+      'finals reached before the deeper-than-policy reorg and contradicted by it: alarm raised / not',
       `${verdict.alarmedFinals} / ${verdict.closedBeforeDeepReorg}`,
     ],
     [

@@ -318,8 +318,8 @@ if (require.main === module) {
         writeResult(path.resolve(ROOT, options.out), result);
         process.stdout.write(`raw data: ${options.out}\n`);
       }
-      for (const v of result.verdict.actions.filter((a) => a.problems.length)) {
-        process.stdout.write(`${v.actionId} (${v.phase}): ${v.problems.join('; ')}\n`);
+      for (const v of result.verdict.actions.filter((a) => a.problems.length || a.notes.length)) {
+        process.stdout.write(`${v.actionId} (${v.phase}): ${[...v.problems, ...v.notes].join('; ')}\n`);
       }
       process.stdout.write(result.passed ? 'chaos: PASSED\n' : `chaos: FAILED: ${result.failures.join('; ')}\n`);
       process.exit(result.passed ? 0 : 1);

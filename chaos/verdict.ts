@@ -42,12 +42,14 @@ export interface ActionVerdict {
   /** What the chain shows: payments received, or lock/mint/unlock events. */
   effects: { paid?: number; locks?: number; mints?: number; unlocks?: number };
   problems: string[];
+  /** What is worth knowing and is no failure (a final a deeper-than-policy reorg contradicted). */
+  notes: string[];
   duplicate: boolean;
   lost: boolean;
   stuck: boolean;
   falseFinals: number;
   alarmedFinals: number;
-  /** Finals in blocks a reorg deeper than the policy orphaned after the action had closed: nobody watches then. */
+  /** Finals reached before a reorg deeper than the policy orphaned their block, with no alarm (closed: unwatched). */
   closedBeforeDeepReorg: number;
   continuedRuns: number;
 }
@@ -61,7 +63,7 @@ export interface Verdict {
   falseFinals: number;
   /** Finals the chain later contradicted (a reorg deeper than the policy) for which Settle raised an alarm. */
   alarmedFinals: number;
-  /** Finals a reorg deeper than the policy contradicted after their action had closed (the policy's known limit). */
+  /** Finals reached before a reorg deeper than the policy, which it contradicted, with no alarm (the policy's limit). */
   closedBeforeDeepReorg: number;
   chains: Record<
     string,
@@ -279,6 +281,7 @@ export async function judge(input: VerdictInput): Promise<Verdict> {
     let falseFinals = 0;
     let alarmedFinals = 0;
     let closedBeforeDeepReorg = 0;
+    const notes: string[] = [];
     for (const step of status?.steps ?? []) {
       const tracks = [
         { for: 'operation', state: step.state, ref: step.ref, block: step.block },
@@ -305,19 +308,34 @@ export async function judge(input: VerdictInput): Promise<Verdict> {
         if (!contradicted) continue;
         const alarmed = status!.alarms.some((a) => a.step === step.id && a.for === track.for);
         const number = BigInt(track.block?.number ?? '-1');
-        const deepReorg = input.reorgs.find(
-          (r) => r.deep && r.chain === step.network && number >= BigInt(r.from) && number <= BigInt(r.to),
+        const finalAt = Math.max(
+          ...step.transitions
+            .filter((t) => t.to === 'final' && (t.for ?? 'operation') === track.for)
+            .map((t) => Date.parse(t.at)),
         );
-        const closedAt = deepReorg
-          ? (await input.client.workflow.getHandle(action.actionId).describe()).closeTime?.getTime()
-          : undefined;
+        // A policy of n confirmations promises nothing against a reorg deeper than n: a final reached before such a
+        // reorg and contradicted by it is the policy's limit (alarmed if the action was still watched), not a lie.
+        const deepReorg = input.reorgs.find(
+          (r) =>
+            r.deep && r.chain === step.network && number >= BigInt(r.from) && number <= BigInt(r.to) && finalAt < r.at,
+        );
+        const closedAt = (await input.client.workflow.getHandle(action.actionId).describe()).closeTime?.getTime();
+        const found = receipt ? `block ${receipt.blockNumber} ${receipt.blockHash.slice(0, 10)}…` : 'no receipt';
+        const detail =
+          `${step.id} (${track.for}) final at ${new Date(finalAt).toISOString()} in block ${track.block?.number} ` +
+          `${track.block?.hash?.slice(0, 10)}…, the chain has it in ${found}; action closed ` +
+          `${closedAt ? new Date(closedAt).toISOString() : 'not yet'}; reorgs on ${step.network}: ` +
+          input.reorgs
+            .filter((r) => r.chain === step.network)
+            .map((r) => `${r.from}-${r.to} at ${new Date(r.at).toISOString()}`)
+            .join(', ');
         if (alarmed) alarmedFinals++;
-        else if (deepReorg && closedAt !== undefined && closedAt < deepReorg.at) closedBeforeDeepReorg++;
-        else {
+        else if (deepReorg) {
+          closedBeforeDeepReorg++;
+          notes.push(`contradicted by the reorg deeper than the policy: ${detail}`);
+        } else {
           falseFinals++;
-          problems.push(
-            `${step.id} (${track.for}) is final in block ${track.block?.number}, which the chain contradicts`,
-          );
+          problems.push(`false final: ${detail}`);
         }
       }
     }
@@ -328,6 +346,7 @@ export async function judge(input: VerdictInput): Promise<Verdict> {
       ...(status?.reason ? { reason: status.reason } : {}),
       effects,
       problems,
+      notes,
       duplicate,
       lost,
       stuck,
