@@ -92,7 +92,18 @@ export function parseChaosArgs(argv: string[], defaults: Partial<ChaosOptions> =
       faults[kind] = count;
     } else raw[name] = value;
   }
-  const profile = z.enum(['full', 'reduced']).parse(raw.profile ?? defaults.profile ?? 'full');
+  const known = Object.keys(ChaosOptionsSchema.shape).filter((k) => k !== 'faults');
+  const unknown = Object.keys(raw).filter((k) => !known.includes(k));
+  if (unknown.length) {
+    throw new Error(
+      `chaos options: unknown ${unknown.map((k) => `--${k}`).join(', ')} (known: --${known.join(', --')}, --fault)`,
+    );
+  }
+  const profileName = raw.profile ?? defaults.profile ?? 'full';
+  if (profileName !== 'full' && profileName !== 'reduced') {
+    throw new Error(`chaos options: --profile must be "full" or "reduced", not "${profileName}"`);
+  }
+  const profile: 'full' | 'reduced' = profileName;
   const base = { ...PROFILES[profile], ...defaults, profile, seed: defaults.seed ?? Date.now() % 1_000_000 };
   const result = ChaosOptionsSchema.safeParse({ ...base, ...raw, faults: { ...base.faults, ...faults } });
   if (!result.success) {
