@@ -146,6 +146,14 @@ async function main(): Promise<void> {
       );
       rows.push(row);
     }
+    // The samples are kept even if the release below is cut short (it replays every evicted workflow).
+    writeResults('memory', {
+      benchmark: 'memory',
+      machine: machineFacts(),
+      settings: { steps: STEPS, maxCachedWorkflows: CACHE },
+      samples: rows,
+      afterRelease: 'not finished',
+    });
     // Released: every action's evidence, every bare workflow's signal; then all must complete.
     const total = started;
     const releasedAt = Date.now();

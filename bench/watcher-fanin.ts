@@ -183,7 +183,10 @@ async function watcherBatch(
   const beforeFinal = await signals();
   // One block after another as fast as the node mines them (hardhat_mine's later blocks are not all readable).
   for (let b = 0; b < CONFIRMATIONS; b++) await rpc(chainA, 'evm_mine');
-  await until('the confirmed signals', async () => (await signals()) - beforeFinal >= ACTIONS);
+  await until('the confirmed signals', async () => (await signals()) - beforeFinal >= ACTIONS).catch(async (error) => {
+    const head = await rpc<string>(chainA, 'eth_blockNumber');
+    throw new Error(`${String(error)}: ${(await signals()) - beforeFinal} of ${ACTIONS} (chainA head ${Number(head)})`);
+  });
   await Promise.all(handles.map((h) => h.result()));
 
   const times: Record<string, number[]> = { included: [], confirmed: [] };
