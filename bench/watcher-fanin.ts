@@ -40,10 +40,11 @@ import {
   type Counts,
 } from './support';
 
-const ACTIONS = Number(process.env.BENCH_FANIN_ACTIONS ?? 64);
+const ACTIONS = Number(process.env.BENCH_FANIN_ACTIONS ?? 32);
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
-const CONFIRMATIONS = 8;
 const IDLE_BLOCKS = Number(process.env.BENCH_IDLE_BLOCKS ?? 16);
+/** More than the idle window: nothing becomes final in it. */
+const CONFIRMATIONS = IDLE_BLOCKS + 8;
 const IDLE_BLOCK_MS = 250;
 const BLOCK_MS = 1_000;
 const TASK_QUEUE = 'settle-fanin';
@@ -157,7 +158,7 @@ async function watcherBatch(
   );
   const pending = async () =>
     (await rpc<{ transactions: string[] }>(chainA, 'eth_getBlockByNumber', ['pending', false])).transactions.length;
-  await until(`${ACTIONS} locks in chainA's mempool`, async () => (await pending()) >= ACTIONS);
+  await until(`${ACTIONS} locks in chainA's mempool`, async () => (await pending()) >= ACTIONS, 300_000);
   await until(`the watcher following ${ACTIONS} transactions`, async () => (await followed()) >= ACTIONS);
 
   const signals = async () => (await requests()).SignalWorkflowExecution ?? 0;
@@ -182,7 +183,7 @@ async function watcherBatch(
 
   const beforeFinal = await signals();
   // One block after another as fast as the node mines them (hardhat_mine's later blocks are not all readable).
-  for (let b = 0; b < CONFIRMATIONS; b++) await rpc(chainA, 'evm_mine');
+  for (let b = IDLE_BLOCKS + 1; b < CONFIRMATIONS; b++) await rpc(chainA, 'evm_mine');
   await until('the confirmed signals', async () => (await signals()) - beforeFinal >= ACTIONS).catch(async (error) => {
     const head = await rpc<string>(chainA, 'eth_blockNumber');
     throw new Error(`${String(error)}: ${(await signals()) - beforeFinal} of ${ACTIONS} (chainA head ${Number(head)})`);
