@@ -9,9 +9,8 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { DEFAULT_CHAINS, startLocalChains, writeLocalState, type ChainSpec } from './chains';
 import { runDemoTransfer } from './demo';
 import { startTemporalServer, TemporalServerConfigSchema } from './temporal-server';
-import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { ed25519 } from '@noble/curves/ed25519';
-import { claimPublicKey } from '../workers/watcher/claim-signer';
+import { createWriteStream } from 'node:fs';
+import { trustWatcherKey } from './cluster/state';
 import path from 'node:path';
 import { parseWorkerConfig } from '../workers/worker/config';
 import { parseWatcherConfig, runWatcher } from '../workers/watcher/main';
@@ -21,25 +20,6 @@ import { startWorker } from '../workers/worker/main';
 function chainSpecs(env: NodeJS.ProcessEnv): ChainSpec[] {
   const ports = [env.SETTLE_CHAIN_A_PORT, env.SETTLE_CHAIN_B_PORT];
   return DEFAULT_CHAINS.map((spec, i) => (ports[i] ? { ...spec, port: Number(ports[i]) } : spec));
-}
-
-/**
- * The local stack verifies claims, as a real deployment should: the watcher signs its own with a key kept in the
- * state folder (made once, mode 600), whose public half the networks file trusts; anything else is checked against
- * the chain before it moves a step. Returns the key file for the watcher.
- */
-function trustTheWatcher(stateDir: string, networksFile: string): string {
-  const keyFile = path.join(stateDir, 'watcher.key');
-  if (!existsSync(keyFile)) {
-    writeFileSync(keyFile, `${Buffer.from(ed25519.utils.randomPrivateKey()).toString('hex')}\n`, { mode: 0o600 });
-  }
-  const file = JSON.parse(readFileSync(networksFile, 'utf8')) as Record<string, unknown>;
-  file.trust = {
-    verifyClaims: true,
-    sources: { watcher: { publicKey: claimPublicKey(readFileSync(keyFile, 'utf8').trim()) } },
-  };
-  writeFileSync(networksFile, JSON.stringify(file, null, 2));
-  return keyFile;
 }
 
 async function main(): Promise<void> {
@@ -76,7 +56,9 @@ async function main(): Promise<void> {
       chain.process.once('exit', () => void stopAll(stopping ? 0 : 1));
     }
     const networksFile = writeLocalState(serverConfig.SETTLE_STATE_DIR, local.chains);
-    const watcherKeyFile = trustTheWatcher(serverConfig.SETTLE_STATE_DIR, networksFile);
+    // The local stack verifies claims, as a real deployment should: the watcher signs its own with a key kept in the
+    // state folder, whose public half the networks file trusts; anything else is checked against the chain first.
+    const watcherKeyFile = trustWatcherKey(path.join(serverConfig.SETTLE_STATE_DIR, 'watcher.key'), networksFile);
     const config = parseWorkerConfig({ ...process.env, TEMPORAL_ADDRESS: address, SETTLE_CONFIG: networksFile });
     const worker = await startWorker(config);
     stops.push(() => worker.shutdown());

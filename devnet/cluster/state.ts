@@ -91,7 +91,11 @@ export function apiTokensFile(stateDir: string): string {
  * `npm start`; anything else is checked against the chain before it moves a step. Returns the key file.
  */
 export function trustTheWatchers(stateDir: string, networksFile: string): string {
-  const keyFile = path.join(secretsDir(stateDir), 'watcher.key');
+  return trustWatcherKey(path.join(secretsDir(stateDir), 'watcher.key'), networksFile);
+}
+
+/** Makes the watcher's claim key at `keyFile` (once, mode 600) and trusts its public half in the networks file. */
+export function trustWatcherKey(keyFile: string, networksFile: string): string {
   if (!existsSync(keyFile)) writeSecret(keyFile, `${Buffer.from(ed25519.utils.randomPrivateKey()).toString('hex')}\n`);
   const file = JSON.parse(readFileSync(networksFile, 'utf8')) as Record<string, unknown>;
   file.trust = {

@@ -3,6 +3,7 @@
  * about an EVM step at once only when a trusted source signed it; otherwise Settle reads the chain itself first, and a
  * claim the chain does not show is kept as disputed. An awaited step accepts only the sources it names.
  */
+import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { ed25519 } from '@noble/curves/ed25519';
@@ -161,14 +162,7 @@ it('applies a signed claim once: replayed after an operator’s retry, it does n
     onDeadline: 'hold',
     steps: [{ id: 'attest', network: 'attester', operation: { kind: 'await' }, acceptFrom: ['attester'] }],
   });
-  const refusal = signed(
-    actionId,
-    { step: 'attest', kind: 'failed', reason: 'no quorum', source: 'attester' },
-    attesterKey,
-  );
-  await signal(handle, refusal);
-  await waitForStatus(handle, (s) => s.phase === 'needs_action' && stepOf(s, 'attest').state === 'failed');
-  await handle.executeUpdate(retryStepUpdate, { args: [{ step: 'attest', reason: 'quorum restored' }] });
+  const refusal = await failThenRetry(handle, actionId);
   // Whoever captured the refusal sends it again (through a second API process, or straight to Temporal).
   await signal(handle, refusal);
   await signal(handle, signed(actionId, { step: 'attest', kind: 'finalized', source: 'attester' }, attesterKey));
@@ -191,14 +185,7 @@ it('remembers the deliveries it took across continue-as-new: a replay to the new
     },
     { historyEventLimit: 40 },
   );
-  const refusal = signed(
-    actionId,
-    { step: 'attest', kind: 'failed', reason: 'no quorum', source: 'attester' },
-    attesterKey,
-  );
-  await signal(handle, refusal);
-  await waitForStatus(handle, (s) => s.phase === 'needs_action' && stepOf(s, 'attest').state === 'failed');
-  await handle.executeUpdate(retryStepUpdate, { args: [{ step: 'attest', reason: 'quorum restored' }] });
+  const refusal = await failThenRetry(handle, actionId);
   const first = (await handle.describe()).runId;
   // Claims from a source the step does not accept (rejected, visibly) push the run past its history limit.
   for (let i = 0; i < 12; i++) await signal(handle, { step: 'attest', kind: 'finalized', source: `noise-${i}` });
@@ -211,3 +198,16 @@ it('remembers the deliveries it took across continue-as-new: a replay to the new
   expect(status.phase).toBe('completed');
   expect(stepOf(status, 'attest').transitions.filter((t) => t.to === 'failed')).toHaveLength(1);
 });
+
+/** A signed refusal fails the awaited step `attest`; an operator retries it. Returns the refusal, to replay. */
+async function failThenRetry(handle: WorkflowHandle, actionId: string): Promise<EvidenceInput> {
+  const refusal = signed(
+    actionId,
+    { step: 'attest', kind: 'failed', reason: 'no quorum', source: 'attester' },
+    attesterKey,
+  );
+  await signal(handle, refusal);
+  await waitForStatus(handle, (s) => s.phase === 'needs_action' && stepOf(s, 'attest').state === 'failed');
+  await handle.executeUpdate(retryStepUpdate, { args: [{ step: 'attest', reason: 'quorum restored' }] });
+  return refusal;
+}
