@@ -180,7 +180,9 @@ export class SettleClient {
         args: [spec],
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
         staticSummary: routeSummary(parsed),
+        // The first phase too: a run with the `lean` patch then upserts only when its refs or phase change.
         typedSearchAttributes: [
+          { key: SettlePhase, value: 'running' },
           { key: SettleType, value: parsed.type },
           { key: SettleNetworks, value: [...new Set(parsed.steps.map((s) => s.network))] },
         ],

@@ -57,6 +57,12 @@ export interface SubmitStepInput {
    * (its result's `output.cancels` names the version it replaces); one already mined is the result as usual.
    */
   cancelIfPending?: boolean;
+  /**
+   * The workflow never submitted this track before (it was pending, and its nonce key is its own attempt's): no nonce
+   * record can exist for the key yet, so the first attempt of this activity may record without looking the key up
+   * first — one update to the signer's nonce owner instead of two. Set by runs with the `lean` patch.
+   */
+  fresh?: boolean;
 }
 
 export interface SubmitStepResult {

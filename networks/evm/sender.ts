@@ -7,18 +7,18 @@
  * does not allow (see `SigningGuard`): checked on the decoded transaction right before it is signed, with its budgets
  * reserved by the nonce owner in the update that records it.
  */
-import { Context } from '@temporalio/activity';
 import { keccak256, parseTransaction, type Hex, type PrivateKeyAccount, type PublicClient } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import type { SubmitStepInput, SubmitStepResult } from '../../contract/activity-io';
 import { ErrorType, nonRetryable } from '../../contract/errors';
 import { legacyNonceScope, nonceScope } from '../../workflows/signer-nonces';
 import type { NonceRecord, SettledRecord } from '../../workflows/machine/nonce-book';
+import { heartbeat, isFirstAttempt } from './activity-context';
 import { broadcast, faultAfterBroadcast } from './broadcast';
 import type { ChainReader } from './chain-reader';
 import { isNoOp, recordNoOp, submitResult } from './cancel';
-import { encodeOperation, type PreparedCall } from './encode';
-import { isRevert, revertReason } from './known-abi';
+import { type PreparedCall } from './encode';
+import { prepareCall } from './prepare';
 import { OwnerTurns, settleDeepRecords, SETTLED_DEPTH, type NonceOwner, type NonceOwnerFactory } from './nonce-owner';
 import { SigningGuard } from './signing-guard';
 import type { SignerPolicyInput } from './signing-policy';
@@ -55,30 +55,11 @@ interface Signer {
  */
 export type Signed = { record: NonceRecord; tx: Hex; mined?: bigint } | { settled: SettledRecord };
 
-const GAS_MARGIN_PERCENT = 125n;
 const FEE_BUMP_PERCENT = 125n;
 const MAX_NONCE_RACES = 16;
 /** Settling is housekeeping: at most once this often per owner. */
 const SWEEP_EVERY_MS = 30_000;
 const HEARTBEAT_WHILE_WAITING_MS = 2_000;
-
-/** When each attempt first said it was alive: heartbeats start a quarter of its heartbeat timeout later. */
-const aliveSince = new WeakMap<Context, number>();
-
-/**
- * Inside an activity, tells Temporal the submission is alive; outside one (tools, tests), nothing. A heartbeat that
- * reaches the server is a billable action, and most submissions end in well under a second: none is sent in the
- * first quarter of the heartbeat timeout (a dead worker is still noticed within the timeout).
- */
-function heartbeat(): void {
-  try {
-    const context = Context.current();
-    const since = aliveSince.get(context) ?? aliveSince.set(context, Date.now()).get(context)!;
-    if (Date.now() - since >= (context.info.heartbeatTimeoutMs ?? 0) / 4) context.heartbeat();
-  } catch {
-    // Outside an activity (tools, tests): nobody to tell.
-  }
-}
 
 function nothingSubmitted(key: string) {
   return nonRetryable(ErrorType.NothingSubmitted, `no transaction was signed for ${key}, and none will be`);
@@ -132,6 +113,23 @@ export class EvmSender {
     const owner = this.options.nonceOwners(scope, account.address, { legacyScopes });
     const ownerId = `${scope}:${account.address}`;
     const chainNonce = await this.client.getTransactionCount({ address: account.address, blockTag: 'pending' });
+    const { operation } = input;
+    const hint = operation.kind === 'evm.call' ? operation.function : undefined;
+    const signer = { account, name: operation.signer, owner, ownerId, ...(hint ? { hint } : {}) };
+    // A first submission (see `SubmitStepInput.fresh`) on an owner this process has recorded with: no record can exist
+    // for its key, so it is recorded at once at the nonce expected next, with no lookup first (one update, not two).
+    // Any refusal but the budget's falls back to the lookup below; the bytes signed for it are sent nowhere.
+    const fresh = input.fresh && isFirstAttempt() && !input.existingOnly && this.turns.nextNonce.has(ownerId);
+    const fast = fresh
+      ? await this.signAndRecord(
+          signer,
+          key,
+          await prepareCall(this.client, this.guard, input, signer),
+          chainNonce,
+          true,
+        )
+      : undefined;
+    if (fast) return this.send(signer, fast);
     const { record, settled, next, abandoned } = await owner.lookup({
       key,
       chainNonce,
@@ -141,12 +139,16 @@ export class EvmSender {
     if (settled) return submitResult(account.address, { settled });
     if (!record && (abandoned || input.existingOnly)) throw nothingSubmitted(key);
 
-    const { operation } = input;
-    const hint = operation.kind === 'evm.call' ? operation.function : undefined;
-    const signer = { account, name: operation.signer, owner, ownerId, ...(hint ? { hint } : {}) };
     const sent = record
       ? await ((input.cancelIfPending && (await this.cancel(signer, record))) || this.resend(signer, record))
-      : await this.signAndRecord(signer, key, await this.prepare(input, signer), next);
+      : await this.signAndRecord(signer, key, await prepareCall(this.client, this.guard, input, signer), next);
+    if (!sent) throw nothingSubmitted(key); // (only a single try returns nothing)
+    return this.send(signer, sent);
+  }
+
+  /** Broadcasts what was recorded (unless a version of it is mined), settles what the chain settled, and answers. */
+  private async send(signer: Signer, sent: Signed): Promise<SubmitStepResult> {
+    const { account, owner } = signer;
     if ('record' in sent && sent.mined === undefined) {
       const { client, reader } = this;
       const sentNow = await broadcast({ client, reader, account, owner, heartbeat }, sent.record, sent.tx);
@@ -190,25 +192,6 @@ export class EvmSender {
   }
 
   /**
-   * Resolves templates, encodes the call, checks it against the policy (a forbidden call is never simulated) and
-   * simulates it: a revert here is final evidence, not a retry.
-   */
-  private async prepare(input: SubmitStepInput, { account, name, hint }: Signer) {
-    const call = encodeOperation(input.operation, input.context);
-    this.guard.check(name, call, hint);
-    try {
-      await this.client.call({ account: account.address, ...call, blockTag: 'pending' });
-    } catch (error) {
-      if (isRevert(error)) {
-        throw nonRetryable(ErrorType.ExecutionReverted, `execution reverted: ${revertReason(error)}`);
-      }
-      throw error;
-    }
-    const gas = await this.client.estimateGas({ account: account.address, ...call, blockTag: 'pending' });
-    return { ...call, gas: (gas * GAS_MARGIN_PERCENT) / 100n };
-  }
-
-  /**
    * Signs with the owner's next nonce and records it; on a nonce race, signs again with the new next. Within this
    * process, one submission per owner at a time signs and records (the others queue, and start from the nonce after
    * the last one recorded): twenty concurrent submissions cost twenty records, not two hundred refusals. Other
@@ -217,7 +200,13 @@ export class EvmSender {
    * No budget query before signing (a billable round trip per submission): the record reserves the room or refuses,
    * and a refused record is sent nowhere; refused once, the chain's settled records are settled and it is tried again.
    */
-  private async signAndRecord(signer: Signer, key: string, call: PreparedCall & { gas: bigint }, next: number) {
+  private async signAndRecord(
+    signer: Signer,
+    key: string,
+    call: PreparedCall & { gas: bigint },
+    next: number,
+    once = false,
+  ): Promise<Signed | undefined> {
     const { account, owner, ownerId } = signer;
     // The last moment: the very call signed below, decoded and checked against the policy; recorded only with room.
     const spend = this.guard.check(signer.name, call);
@@ -247,6 +236,7 @@ export class EvmSender {
           if (recorded.accepted || recorded.settled || recorded.record || recorded.abandoned || recorded.budget) {
             return { recorded, raw };
           }
+          if (once) return undefined;
           nonce = recorded.next;
           // Another process won this nonce: let the herd spread out before the next try.
           await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * Math.min(race + 1, 10)));
@@ -254,6 +244,7 @@ export class EvmSender {
         throw new Error(`could not record a nonce for ${key} after ${MAX_NONCE_RACES} races`);
       })
       .finally(() => clearInterval(waiting));
+    if (!result) return undefined;
     const { recorded, raw } = result;
     if (recorded.accepted) return { record: recorded.record, tx: raw };
     if (recorded.settled) return { settled: recorded.settled };

@@ -124,7 +124,7 @@ it('moves the tokens: locked on chain A, the same amount minted on chain B, stat
   expect(attributes.get(SettleType)).toBe('bridge-transfer');
   expect([...(attributes.get(SettleNetworks) ?? [])].sort()).toEqual(['chainA', 'chainB']);
 
-  await recordHistory('evm-bridge-transfer.exactly-once', handle);
+  await recordHistory('evm-bridge-transfer.lean', handle);
   for await (const owner of env.client.workflow.list({ query: "WorkflowType = 'signerNonces'" })) {
     await recordHistory('signer-nonces.bounded', env.client.workflow.getHandle(owner.workflowId));
     break;

@@ -221,7 +221,7 @@ describe('continue-as-new with work in flight', () => {
       'continue-as-new-in-submit-pause.exactly-once',
       env.client.workflow.getHandle(handle.workflowId, firstRun),
     );
-    await recordHistory('continued-submission-completed.exactly-once', handle);
+    await recordHistory('continued-submission-completed.lean', handle);
   }, 300_000);
 
   it('follows a refund to the end after continuing as new during compensation', async () => {

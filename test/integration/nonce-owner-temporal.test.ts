@@ -8,7 +8,7 @@ import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor }
 import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporalio/testing';
 import { keccak256, type Hex } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import type { SubmitStepInput } from '../../contract/activity-io';
+import type { SubmitStepInput, SubmitStepResult } from '../../contract/activity-io';
 import { DEV_KEYS, rpc, startChain, startIntervalMining, type RunningChain } from '../../devnet/chains';
 import { EvmAdapter } from '../../networks/evm/adapter';
 import { temporalNonceOwners, type NonceOwnerFactory } from '../../networks/evm/nonce-owner';
@@ -109,6 +109,64 @@ it('gives two network entries for one chain one owner: their submissions never s
   const nonces = results.map((r) => r.output!.nonce as number).sort((x, y) => x - y);
   expect(nonces).toEqual(Array.from({ length: 6 }, (_, i) => before + i));
   await allMined(results.map((r) => r.ref));
+});
+
+it('records a first submission with one update, no lookup, and falls back to the lookup when its guess is stale', async () => {
+  const calls: string[] = [];
+  const counting: NonceOwnerFactory = (scope, address, options) => {
+    const owner = owners(scope, address, options);
+    return {
+      ...owner,
+      lookup: (input) => (calls.push('lookup'), owner.lookup(input)),
+      record: (input) => (calls.push('record'), owner.record(input)),
+    };
+  };
+  const evm = adapter('chainA', counting);
+  const first = new MockActivityEnvironment({ attempt: 1 });
+  const submit = (id: string, env = first) =>
+    env.run(() => evm.submit({ ...payment(uniqueId(id)), fresh: true })) as Promise<SubmitStepResult>;
+  const before = await nonceOf('pending');
+  // This process has not recorded with the owner yet: it looks the key up first.
+  const a = await submit('fresh-a');
+  expect(calls.splice(0)).toEqual(['lookup', 'record']);
+  // Now it knows the next nonce: one update.
+  const b = await submit('fresh-b');
+  expect(calls.splice(0)).toEqual(['record']);
+  // Another worker recorded the nonce this one expects, and has not broadcast it yet: refused, then looked up and
+  // recorded at the nonce after it.
+  const book = owners(nonceScope(31337, genesis), BRIDGE);
+  const { next } = await book.lookup({ key: uniqueId('peek'), chainNonce: await nonceOf('pending') });
+  const raw = await privateKeyToAccount(DEV_KEYS.bridge).signTransaction({
+    type: 'eip1559',
+    chainId: 31337,
+    nonce: next,
+    to: privateKeyToAccount(generatePrivateKey()).address,
+    value: 1n,
+    gas: 21_000n,
+    maxFeePerGas: 50_000_000_000n,
+    maxPriorityFeePerGas: 1_000_000_000n,
+  });
+  const elsewhere = await book.record({
+    key: uniqueId('elsewhere'),
+    nonce: next,
+    hash: keccak256(raw),
+    raw,
+    mode: 'new',
+  });
+  expect(elsewhere.accepted).toBe(true);
+  const d = await submit('fresh-d');
+  expect(calls.splice(0)).toEqual(['record', 'lookup', 'record']);
+  // (Sent now unless the sender already sent it to close the gap below its own nonce.)
+  await rpc(chain.rpcUrl, 'eth_sendRawTransaction', [raw]).catch((error: unknown) => {
+    if (!/known transaction|nonce too low/i.test(String(error))) throw error;
+  });
+  const c = { ref: keccak256(raw), output: { nonce: next } };
+  // A retry of the activity may find what its first attempt recorded: it always looks up.
+  const e = await submit('fresh-e', new MockActivityEnvironment({ attempt: 2 }));
+  expect(calls.splice(0)).toEqual(['lookup', 'record']);
+  const nonces = [a, b, c, d, e].map((r) => r.output!.nonce as number).sort((x, y) => x - y);
+  expect(nonces).toEqual(Array.from({ length: 5 }, (_, i) => before + i));
+  await allMined([a, b, c, d, e].map((r) => r.ref));
 });
 
 it('hands an owner kept under the old scope (network name) over to the chain scope, unresolved records and all', async () => {

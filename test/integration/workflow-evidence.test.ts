@@ -182,7 +182,7 @@ it('moves a step back when its block is orphaned, and on to final in the new blo
     'final',
   ]);
   expect(result.alarms).toEqual([]);
-  await recordHistory('reorg-then-final.exactly-once', handle);
+  await recordHistory('reorg-then-final.lean', handle);
 });
 
 it('raises a finality violation when a final block is orphaned, and stops claiming it is final', async () => {
@@ -287,7 +287,7 @@ it('polls through checkStep when no evidence arrives', async () => {
       steps: [{ id: 'lock', network: 'slowchain', operation: evmCall('lock(bytes32 id)', ['{{action.idHash}}']) }],
     });
     const done = await handle.result();
-    await recordHistory('polling-only.exactly-once', handle);
+    await recordHistory('polling-only.lean', handle);
     expect((await scheduledActivities(handle)).filter((a) => a === 'checkStep')).toHaveLength(3);
     return done;
   });

@@ -9,8 +9,10 @@ import {
   retryStepUpdate,
   statusQuery,
 } from '../../contract/messages';
+import { SettleClient } from '../../client/settle-client';
 import { ADDRESS_B, block, evmCall, signal, startAction, stepOf, waitForStatus } from '../support/actions';
 import { recordHistory } from '../support/histories';
+import { SettlePhase, SettleType } from '../../contract/search-attributes';
 import { networkInfo, refFor, StubAdapter } from '../support/stub-adapter';
 import { createTestWorker, startTestServer, uniqueId } from '../support/temporal';
 
@@ -113,7 +115,7 @@ it('compensates every effect in reverse dependency order when a step times out, 
   );
   expect(order.map((s) => s.stepId).sort()).toEqual(['approve', 'lock']);
   expect(result.phaseTransitions.map((t) => t.to)).toEqual(['compensating', 'compensated']);
-  await recordHistory('timeout-compensated.exactly-once', handle);
+  await recordHistory('timeout-compensated.lean', handle);
 });
 
 it('compensates when the action deadline passes, skipping steps that never started', async () => {
@@ -375,7 +377,7 @@ it('compensates on operator request, and on a reverted step', async () => {
     await waitForStatus(handle, (s) => stepOf(s, 'lock').compensation?.state === 'submitted');
     await confirm(handle, 'lock', actionId, 'compensation');
     expect((await handle.result()).phase).toBe('compensated');
-    await recordHistory('revert-compensated.exactly-once', handle);
+    await recordHistory('revert-compensated.lean', handle);
   } finally {
     chainB.revert.delete('approve');
   }
@@ -494,4 +496,45 @@ it('keeps search attributes current and findable through visibility', async () =
     return fields && Object.keys(fields).some((name) => name !== 'TemporalChangeVersion');
   });
   expect(upserts.length).toBeLessThanOrEqual(3);
+});
+
+it('upserts no search attribute the start already set, and records one patch marker (lean)', async () => {
+  const actionId = uniqueId('lean');
+  // Started as SettleClient starts an action: type, networks and the first phase set at start.
+  await new SettleClient(env.client, worker.options.taskQueue).start({
+    actionId,
+    type: 'bridge-transfer',
+    steps: [
+      { id: 'lock', network: 'chainA', operation: evmCall('lock(bytes32 id)', ['{{action.idHash}}']) },
+      { id: 'attest', network: 'attester', operation: { kind: 'await' }, after: [{ step: 'lock' }] },
+    ],
+  });
+  const handle = env.client.workflow.getHandle<typeof crossNetworkAction>(actionId);
+  await waitForStatus(handle, (s) => stepOf(s, 'lock').state === 'submitted');
+  const ref = refFor(actionId, 'lock', 1);
+  await signal(handle, { ref, kind: 'confirmed', block: block(70), confirmations: 1, source: 'watcher' });
+  await signal(handle, { step: 'attest', kind: 'finalized', source: 'attester' });
+  expect((await handle.result()).phase).toBe('completed');
+  const history = await handle.fetchHistory();
+  await recordHistory('search-attributes-at-start.lean', handle);
+  const upserts = (history.events ?? []).flatMap((e) => {
+    const fields = e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields;
+    return fields ? [Object.keys(fields).sort()] : [];
+  });
+  const markers = (history.events ?? []).flatMap((e) => {
+    const attributes = e.markerRecordedEventAttributes;
+    return attributes?.markerName === 'core_patch' ? [attributes] : [];
+  });
+  // One marker (the lean patch stands for the four before it), so one TemporalChangeVersion upsert.
+  expect(markers).toHaveLength(1);
+  expect(upserts.filter((names) => names.includes('TemporalChangeVersion'))).toHaveLength(1);
+  // Once for the ref, once for the completed phase: never the type or the networks, which the start had set.
+  const own = upserts.filter((names) => !names.includes('TemporalChangeVersion'));
+  expect(own).toEqual([
+    ['SettlePhase', 'SettleRefs'],
+    ['SettlePhase', 'SettleRefs'],
+  ]);
+  const description = await handle.describe();
+  expect(description.typedSearchAttributes.get(SettlePhase)).toBe('completed');
+  expect(description.typedSearchAttributes.get(SettleType)).toBe('bridge-transfer');
 });

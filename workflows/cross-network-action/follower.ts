@@ -67,12 +67,13 @@ async function followStep(run: ActionRun, stepId: string, attempt: number): Prom
 
   // (Awaited only when needed: an extra await would reorder the commands of runs recorded without routing.)
   if (spec.operation.kind !== 'await' && unknownNetwork(run, spec.network)) await learnNetwork(run, spec.network);
-  if (
-    spec.operation.kind !== 'await' &&
-    mustSubmit(run, trackState(state.steps[stepId].operation, policyOf(state, stepId)))
-  ) {
+  const current = trackState(state.steps[stepId].operation, policyOf(state, stepId));
+  if (spec.operation.kind !== 'await' && mustSubmit(run, current)) {
+    // Never submitted under this nonce key (a retry may carry on an earlier attempt's key and transaction).
+    const step = state.steps[stepId];
+    const fresh = !!state.lean && current === 'pending' && (step.keyAttempt ?? step.attempt) === step.attempt;
     applyStepEvent(state, stepId, { type: 'submitting' }, { at: now(), source: SOURCE });
-    await submit(run, stepId, attempt, 'operation', spec.operation);
+    await submit(run, stepId, attempt, 'operation', spec.operation, fresh);
   }
   await follow(run, stepId, 'operation', active, spec.operation);
   // Done following; if the step later leaves `final` (a deep reorg), the phase machine starts a follower again.
@@ -128,12 +129,14 @@ async function submit(
   attempt: number,
   target: EvidenceTarget,
   operation: EvmOperation,
+  fresh = false,
 ): Promise<void> {
   const { state } = run;
   const spec = stepSpec(state, stepId);
   const key = `${stepId}:${target}`;
   let pause = SUBMIT_PAUSE_MS;
-  for (;;) {
+  // Only the first burst is fresh: a later one may find what an earlier burst recorded.
+  for (let burst = 0; ; burst++) {
     // Once compensation is decided, an operation being sent is only settled: nothing new is signed for it.
     const existingOnly = !!state.exactlyOnce && target === 'operation' && state.compensating;
     const nonceKey = state.exactlyOnce ? nonceKeyOf(state, stepId, target) : undefined;
@@ -157,6 +160,7 @@ async function submit(
             context: templateContext(state),
             ...(nonceKey ? { nonceKey } : {}),
             ...(existingOnly ? { existingOnly, ...(state.cancelsPending ? { cancelIfPending: true } : {}) } : {}),
+            ...(fresh && burst === 0 && !existingOnly ? { fresh: true } : {}),
           },
         ],
       );
@@ -244,8 +248,15 @@ async function follow(
   let interval = base;
   // With the exactly-once rules, a track included and counting confirmations is not polled again before its policy
   // can be met (the confirmations it lacks, at the network's block time): a watcher reports the final block sooner.
-  const afterNews = () =>
-    state.exactlyOnce ? Math.min(Math.max(base, timeToFinality(track(), policyOf(state, stepId), network)), max) : base;
+  // With `lean`, one interval later still, and not cut short by the back-off cap (it is no back-off: nothing can be
+  // final sooner): the watcher's final evidence then ends the wait before the timer fires, and without a watcher the
+  // one poll finds the track final rather than a block short.
+  const afterNews = () => {
+    if (!state.exactlyOnce) return base;
+    const finality = timeToFinality(track(), policyOf(state, stepId), network);
+    if (state.lean && finality > 0) return finality + base;
+    return Math.min(Math.max(base, finality), max);
+  };
   const track = () => (target === 'operation' ? state.steps[stepId].operation : state.steps[stepId].compensation!);
   const key = `${stepId}:${target}`;
   const seen = () => JSON.stringify(trackView(track(), policyOf(state, stepId)));

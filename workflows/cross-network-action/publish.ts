@@ -2,7 +2,7 @@
  * What the action shows outside the `status` query: search attributes (to find it), the Web UI's current details
  * (the steps table), and push notifications (an outbox of transitions, delivered in order).
  */
-import { condition, log, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
+import { condition, log, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { SettleNetworks, SettlePhase, SettleRefs, SettleType } from '../../contract/search-attributes';
 import { enqueueNotifications, searchableRefs, type ActionState } from '../machine/action';
 import { stepsTable, toActionStatus } from '../machine/views';
@@ -33,6 +33,22 @@ export function publish(run: ActionRun): void {
     run.published = { phase: state.phase, refs: refsKey };
   }
   setCurrentDetails(stepsTable(status));
+}
+
+/**
+ * What the search attributes already say when the run starts: those the client set at start (`SettleClient.start`
+ * sets the type, the networks and the first phase), or those a continued run carried over. Read from the start event,
+ * so replay decides the same. Anything missing or different is upserted by the first `publish`.
+ */
+export function publishedAtStart(state: ActionState): ActionRun['published'] {
+  const attributes = workflowInfo().typedSearchAttributes;
+  const networks = [...new Set(state.spec.steps.map((s) => s.network))];
+  const typed =
+    attributes.get(SettleType) === state.spec.type &&
+    JSON.stringify(attributes.get(SettleNetworks)) === JSON.stringify(networks);
+  const phase = attributes.get(SettlePhase);
+  if (!typed || phase === undefined) return { phase: '', refs: '' };
+  return { phase, refs: (attributes.get(SettleRefs) ?? []).join(',') };
 }
 
 /** One delivery at a time, in sequence order: at least once, never blocking or failing the action. */

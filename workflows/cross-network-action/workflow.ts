@@ -16,7 +16,7 @@ import { newRun, now, type ActionRun } from './action-run';
 import { describeDeployment, NOTIFICATION_DRAIN_LIMIT } from './activity-profiles';
 import { advance, execute } from './follower';
 import { installHandlers } from './handlers';
-import { deliverNotifications, publish } from './publish';
+import { deliverNotifications, publish, publishedAtStart } from './publish';
 
 /**
  * The command sequence changed with the exactly-once rules (`machine/exactly-once.ts`): runs recorded before replay
@@ -32,6 +32,14 @@ export const EVIDENCE_ONCE_PATCH = 'evidence-once';
 
 /** With it, an awaited step waits for its evidence with no timer (see `ActionState.quietWaits`). */
 export const QUIET_WAITS_PATCH = 'quiet-waits';
+
+/**
+ * Fewer billable actions per action (issue 13's whole bill): this one marker stands for the four patches above (each
+ * marker costs a `TemporalChangeVersion` upsert); a track whose inclusion is known is polled one poll interval after
+ * its policy can first be met, not at that moment (the watcher's final evidence comes first, so no timer fires and no
+ * `checkStep` runs); search attributes the start already set are not upserted again (see `ActionState.lean`).
+ */
+export const LEAN_PATCH = 'lean';
 
 /** Internal state carried across continue-as-new; callers pass only the ActionSpec. */
 export interface ContinuedAction {
@@ -51,14 +59,19 @@ export async function crossNetworkAction(
   const spec = validateSpec(input);
   // Handlers are registered before the first await, so a query or signal in the first task finds them; evidence
   // and updates wait until the networks' finality policies are known.
-  const exactlyOnce = continued.state?.exactlyOnce || patched(EXACTLY_ONCE_PATCH);
+  // The lean marker is asked first: a run recorded before it replays without it and asks for the four others in order.
+  const lean = continued.state?.lean || patched(LEAN_PATCH);
+  const exactlyOnce = lean || continued.state?.exactlyOnce || patched(EXACTLY_ONCE_PATCH);
   const state: ActionState = continued.state ?? newState(spec, exactlyOnce);
   state.retrying ??= {};
   if (exactlyOnce) state.exactlyOnce = true;
-  if (exactlyOnce && (continued.state?.cancelsPending || patched(CANCEL_PENDING_PATCH))) state.cancelsPending = true;
-  if (exactlyOnce && (continued.state?.seenEvidence || patched(EVIDENCE_ONCE_PATCH))) state.seenEvidence ??= [];
-  if (exactlyOnce && (continued.state?.quietWaits || patched(QUIET_WAITS_PATCH))) state.quietWaits = true;
+  if (exactlyOnce && (lean || continued.state?.cancelsPending || patched(CANCEL_PENDING_PATCH)))
+    state.cancelsPending = true;
+  if (exactlyOnce && (lean || continued.state?.seenEvidence || patched(EVIDENCE_ONCE_PATCH))) state.seenEvidence ??= [];
+  if (exactlyOnce && (lean || continued.state?.quietWaits || patched(QUIET_WAITS_PATCH))) state.quietWaits = true;
+  if (lean) state.lean = true;
   const run = newRun(state);
+  if (lean) run.published = publishedAtStart(state);
   installHandlers(run);
   if (!continued.state) {
     const deployment = await describeDeployment({

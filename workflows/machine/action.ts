@@ -75,6 +75,11 @@ export interface ActionState {
    * `quiet-waits` patch it woke every poll interval for nothing — 144 workflow tasks a day per awaited step.
    */
   quietWaits?: boolean;
+  /**
+   * Fewer billable actions (patch `lean`, which implies the four before it): polls wait one interval past the moment a
+   * policy can be met, and search attributes set at start are not upserted again.
+   */
+  lean?: boolean;
 }
 
 /** Networks with no configuration require `finalized` evidence. */
