@@ -1,11 +1,13 @@
 /**
  * The worker process of `bench:memory`: `settle` runs the production workflows (`workflows/`, the bundle
- * `workers/worker/main.ts` builds) with the activities of a worker that has no networks file; `bare` runs
+ * `workers/worker/main.ts` builds, from workers/worker/bundle.ts) with the activities of a worker that has no networks
+ * file; BENCH_MEMORY_SHARED=false builds it without its shared modules, as before they existed. `bare` runs
  * bench/workflows. Both with a bounded sticky cache, `maxCachedWorkflows` = BENCH_MEMORY_CACHE (the honest production
  * setting: a worker's memory is its cache, not its pending workflows). Prints `memory worker running` once polling.
  */
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { workflowBundleOptions } from '../workers/worker/bundle';
 import { BASELINE_TASK_QUEUE } from './support';
 
 async function main(): Promise<void> {
@@ -14,13 +16,18 @@ async function main(): Promise<void> {
   if (kind !== 'settle' && kind !== 'bare') throw new Error(`usage: memory-worker.ts settle|bare (got ${kind})`);
   const cache = Number(process.env.BENCH_MEMORY_CACHE);
   if (!Number.isInteger(cache) || cache < 0) throw new Error('BENCH_MEMORY_CACHE must be a whole number');
+  const shared = (process.env.BENCH_MEMORY_SHARED ?? 'true') !== 'false';
   const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS });
   const worker = await Worker.create(
     kind === 'settle'
       ? {
           connection,
           taskQueue: process.env.SETTLE_TASK_QUEUE!,
-          workflowsPath: require.resolve('../workflows'),
+          workflowBundle: await bundleWorkflowCode({
+            ...workflowBundleOptions,
+            ...(shared ? {} : { preloadModules: [] }),
+            logger: new DefaultLogger('WARN'),
+          }),
           activities: createActivities({ networks: {}, adapters: {}, routeByNetwork: false }),
           maxCachedWorkflows: cache,
         }

@@ -8,7 +8,8 @@
  * in steps (BENCH_MEMORY_STEPS, default 0,1000,5000,10000), Settle then bare at each step; RSS is read from /proc once
  * both task queues have no backlog and the newest workflows have completed their first task. Then every action gets
  * its evidence (`included`, `finalized`), every bare workflow its signal, and the bench waits until visibility counts
- * them all completed.
+ * them all completed. BENCH_MEMORY_SHARED=false builds the settle worker's bundle without its shared modules
+ * (workflows/shared-modules.ts): every workflow then evaluates zod, the contract and the machine on its own.
  */
 import { readFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -28,6 +29,7 @@ import {
 
 const STEPS = (process.env.BENCH_MEMORY_STEPS ?? '0,1000,5000,10000').split(',').map(Number);
 const CACHE = Number(process.env.BENCH_MEMORY_CACHE ?? 500);
+const SHARED = (process.env.BENCH_MEMORY_SHARED ?? 'true') !== 'false';
 const TASK_QUEUE = 'settle-memory';
 const AT_ONCE = 50;
 
@@ -48,6 +50,7 @@ async function startMemoryWorker(address: string, kind: 'settle' | 'bare'): Prom
       TEMPORAL_ADDRESS: address,
       SETTLE_TASK_QUEUE: TASK_QUEUE,
       BENCH_MEMORY_CACHE: String(CACHE),
+      BENCH_MEMORY_SHARED: String(SHARED),
     },
   });
   await new Promise<void>((resolve, reject) => {
@@ -150,7 +153,7 @@ async function main(): Promise<void> {
     writeResults('memory', {
       benchmark: 'memory',
       machine: machineFacts(),
-      settings: { steps: STEPS, maxCachedWorkflows: CACHE },
+      settings: { steps: STEPS, maxCachedWorkflows: CACHE, sharedModules: SHARED },
       samples: rows,
       afterRelease: 'not finished',
     });
@@ -203,7 +206,7 @@ async function main(): Promise<void> {
     const file = writeResults('memory', {
       benchmark: 'memory',
       machine: machineFacts(),
-      settings: { steps: STEPS, maxCachedWorkflows: CACHE },
+      settings: { steps: STEPS, maxCachedWorkflows: CACHE, sharedModules: SHARED },
       samples: rows,
       afterRelease,
       slopes,

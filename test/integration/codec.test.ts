@@ -15,7 +15,8 @@ import { createActivities } from '../../activities';
 import { resolveClientConfig } from '../../client/config';
 import { SettleClient } from '../../client/settle-client';
 import { spawnTsx, waitUntil, type Spawned } from '../support/processes';
-import { startTestServer, uniqueId, workflowsPath } from '../support/temporal';
+import { startTestServer, uniqueId } from '../support/temporal';
+import { workflowBundleOptions } from '../../workers/worker/bundle';
 
 const UI = 'http://127.0.0.1:8233';
 const TOKEN = `codec-${randomBytes(24).toString('hex')}`;
@@ -68,7 +69,7 @@ let bundle: Promise<{ code: string }> | undefined;
 async function codecWorker(taskQueue: string): Promise<Worker> {
   const { dataConverter } = resolveClientConfig(codecEnv('k-2026', taskQueue));
   bundle ??= bundleWorkflowCode({
-    workflowsPath,
+    ...workflowBundleOptions,
     failureConverterPath: dataConverter!.failureConverterPath,
     logger: new DefaultLogger('WARN'),
   });

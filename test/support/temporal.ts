@@ -58,10 +58,12 @@ export async function startTimeSkippingServer(): Promise<TestWorkflowEnvironment
 export const workflowsPath = path.resolve(__dirname, '../../workflows');
 
 let bundle: Promise<{ code: string }> | undefined;
-/** The workflow bundle, built once per test file. */
+/** The workflow bundle, built once per test file, from the worker's options (shared modules included). */
 export function workflowBundle(): Promise<{ code: string }> {
   const { bundleWorkflowCode } = require('@temporalio/worker') as typeof import('@temporalio/worker');
-  bundle ??= bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
+  const { workflowBundleOptions } =
+    require('../../workers/worker/bundle') as typeof import('../../workers/worker/bundle');
+  bundle ??= bundleWorkflowCode({ ...workflowBundleOptions, logger: new DefaultLogger('WARN') });
   return bundle;
 }
 

@@ -28,6 +28,16 @@ export const WorkerConfigSchema = z.object({
   SETTLE_ROUTE_BY_NETWORK: z.enum(['true', 'false'], { error: 'must be true or false' }).default('true'),
   /** Path to the networks file (JSON): networks, finality defaults, signers. Without it, only `await` steps run. */
   SETTLE_CONFIG: z.string().min(1).optional(),
+  /**
+   * The action Worker's sticky cache, in workflows (`maxCachedWorkflows`): what bounds the worker's memory, since a
+   * pending action costs memory only while cached; an evicted one is replayed from its history when it next has work.
+   * Default: the SDK's, sized by the heap. `0` caches none.
+   */
+  SETTLE_WORKER_MAX_CACHED_WORKFLOWS: z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number of workflows (0 caches none)')
+    .transform(Number)
+    .optional(),
   SETTLE_LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
   /**
    * Prometheus endpoint (`GET /metrics`): Settle's worker metrics and Temporal's runtime metrics on one port; off unless

@@ -5,10 +5,10 @@
  * notifications on `<SETTLE_TASK_QUEUE>-notify`, so that a slow receiver never delays a submission. Starts even when no
  * chain is reachable: plans made only of `await` steps need none.
  */
-import path from 'node:path';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities, servedTaskQueues, type ActivityDeps } from '../../activities';
 import { notificationTaskQueue } from '../../contract/activity-io';
+import { workflowBundleOptions } from './bundle';
 import { parseWorkerConfig, type WorkerConfig } from './config';
 import { loadNetworks } from '../../networks/load';
 import { webhookDeps } from '../../networks/webhook/config';
@@ -55,7 +55,7 @@ export async function startWorker(
   let metricsServer: MetricsServer | undefined;
   try {
     const workflowBundle = await bundleWorkflowCode({
-      workflowsPath: path.resolve(__dirname, '../../workflows'),
+      ...workflowBundleOptions,
       // Sink calls only: the interceptor adds no command, so histories replay with or without it.
       ...(metrics ? { workflowInterceptorModules: [WORKFLOW_METRICS_MODULE] } : {}),
       ...(config.dataConverter?.failureConverterPath
@@ -70,7 +70,15 @@ export async function startWorker(
       ...(webhook ? { webhook } : {}),
     };
     const activities = createActivities(activityDeps);
-    const worker = await Worker.create({ ...base, taskQueue: config.SETTLE_TASK_QUEUE, workflowBundle, activities });
+    const worker = await Worker.create({
+      ...base,
+      taskQueue: config.SETTLE_TASK_QUEUE,
+      workflowBundle,
+      activities,
+      ...(config.SETTLE_WORKER_MAX_CACHED_WORKFLOWS === undefined
+        ? {}
+        : { maxCachedWorkflows: config.SETTLE_WORKER_MAX_CACHED_WORKFLOWS }),
+    });
     // Activities only: a network's submissions and checks reach a worker that holds it.
     const networkWorkers = routeByNetwork
       ? await Promise.all(
