@@ -17,9 +17,10 @@ export interface Broadcasting {
 }
 
 /**
- * Broadcasts a recorded transaction. Holes below its nonce (dropped transactions of the same signer) are filled first
- * by rebroadcasting what the owner recorded for them. "Already known" or "nonce too low" for our own transaction means
- * it is there: success. Returns whether this call is the one that got it to the node.
+ * Broadcasts a recorded transaction. Holes below its nonce (dropped transactions of the same signer, from the node's
+ * pending nonce up) are filled first by rebroadcasting what the owner recorded for them. "Already known" or "nonce too
+ * low" for our own transaction means it is there: success. Returns whether this call is the one that got it to the
+ * node.
  *
  * @example await broadcast({ client, reader, account, owner, heartbeat }, record, raw);
  */
@@ -29,9 +30,11 @@ export async function broadcast(
   raw: Hex,
 ): Promise<boolean> {
   const sendRaw = (tx: Hex) => client.request({ method: 'eth_sendRawTransaction', params: [tx] });
-  const confirmedNonce = await client.getTransactionCount({ address: account.address, blockTag: 'latest' });
-  if (confirmedNonce < record.nonce) {
-    for (const hole of await owner.between(confirmedNonce, record.nonce)) {
+  // The node's pending nonce is the first nonce it holds no transaction for (mined or in its pool): only below it is
+  // nothing missing, so only when it is below ours is the owner asked (a billable query) for what fills the holes.
+  const pendingNonce = await client.getTransactionCount({ address: account.address, blockTag: 'pending' });
+  if (pendingNonce < record.nonce) {
+    for (const hole of await owner.between(pendingNonce, record.nonce)) {
       heartbeat();
       await sendRaw(hole.txs[hole.txs.length - 1].raw as Hex).catch(() => undefined);
     }
