@@ -10,6 +10,7 @@ import {
   isReplay,
   judgeClaim,
   KEPT_DELIVERIES,
+  proofOf,
   provenSource,
   recordClaim,
   rememberDelivery,
@@ -309,6 +310,25 @@ describe('each delivery of evidence is taken once', () => {
     rememberDelivery(state, tampered);
     expect(isReplay(state, genuine)).toBe(false);
     expect(deliveryKey(stateOf(), genuine)).toBeUndefined();
+  });
+
+  it('checks a signature once: the proof, passed on, serves the replay guard, the memory and the judgement', () => {
+    const state = keeping(TRUST);
+    const proven = signed(refusal, attesterKey);
+    const verify = jest.spyOn(ed25519, 'verify');
+    try {
+      const proof = proofOf(state, proven);
+      expect(proof.source).toBe('attester');
+      expect(isReplay(state, proven, proof)).toBe(false);
+      expect(judgeClaim(state, 'attest', proven, proof)).toEqual({ kind: 'apply' });
+      rememberDelivery(state, proven, proof);
+      expect(verify).toHaveBeenCalledTimes(1);
+      // Without one, each computes it again (and all agree).
+      expect(isReplay(state, proven)).toBe(true);
+      expect(verify).toHaveBeenCalledTimes(2);
+    } finally {
+      verify.mockRestore();
+    }
   });
 
   it('keeps the most recent deliveries only, and nothing for actions recorded before the rule', () => {

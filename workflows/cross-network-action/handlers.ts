@@ -13,7 +13,7 @@ import {
   RetryStepInputSchema,
 } from '../../contract/updates';
 import { formatIssues } from '../../contract/validation';
-import { claimOf, isReplay, judgeClaim, recordClaim, rememberDelivery } from '../machine/claims';
+import { claimOf, isReplay, judgeClaim, proofOf, recordClaim, rememberDelivery, type Proof } from '../machine/claims';
 import { refusedClaim } from '../machine/exactly-once';
 import { cancel, compensate, retryCompensation, retryStep } from '../machine/phase';
 import { validateActive, validateResolve, validateRetry } from '../machine/update-validators';
@@ -67,12 +67,14 @@ function onEvidence(run: ActionRun, raw: unknown): void {
     log.warn('refusing evidence', { stepId, kind: parsed.data.kind, source: parsed.data.source, reason: refused });
     return;
   }
-  if (isReplay(run.state, parsed.data)) {
+  // The signature is checked once, here, for all three uses.
+  const proof = proofOf(run.state, parsed.data);
+  if (isReplay(run.state, parsed.data, proof)) {
     log.warn('ignoring evidence already received', { stepId, kind: parsed.data.kind, source: parsed.data.source });
     return;
   }
-  if (run.state.trust && !admitClaim(run, stepId, parsed.data)) return;
-  rememberDelivery(run.state, parsed.data);
+  if (run.state.trust && !admitClaim(run, stepId, parsed.data, proof)) return;
+  rememberDelivery(run.state, parsed.data, proof);
   applyEvidence(run, stepId, parsed.data);
   advance(run);
 }
@@ -81,15 +83,15 @@ function onEvidence(run: ActionRun, raw: unknown): void {
  * Whether a claim is applied now. One from a source the step does not accept (or not proven to come from it) is
  * recorded as rejected; an unproven one about an EVM step waits for the follower's look at the chain.
  */
-function admitClaim(run: ActionRun, stepId: string, evidence: Evidence): boolean {
+function admitClaim(run: ActionRun, stepId: string, evidence: Evidence, proof: Proof): boolean {
   const { state } = run;
-  const decision = judgeClaim(state, stepId, evidence);
+  const decision = judgeClaim(state, stepId, evidence, proof);
   if (decision.kind === 'apply') return true;
   if (decision.kind === 'reject') {
     log.warn('rejecting a claim', { stepId, source: evidence.source, reason: decision.reason });
     recordClaim(state, claimOf(state, stepId, evidence, 'rejected', decision.reason, now()));
   } else {
-    rememberDelivery(state, evidence);
+    rememberDelivery(state, evidence, proof);
     state.unverified = [...(state.unverified ?? []), { stepId, evidence, at: now(), polls: 0 }];
     run.verify.add(`${stepId}:${evidence.for}`);
     state.version++;

@@ -48,10 +48,24 @@ export function provenSource(state: ActionState, evidence: Evidence): string | u
   }
 }
 
+/** A claim's signature, checked once: the trusted source it proves (if any), passed on so it is not checked again. */
+export interface Proof {
+  source: string | undefined;
+}
+
+export function proofOf(state: ActionState, evidence: Evidence): Proof {
+  return { source: provenSource(state, evidence) };
+}
+
 /** What to do with a signal's claim about a step. */
-export function judgeClaim(state: ActionState, stepId: string, evidence: Evidence): ClaimDecision {
+export function judgeClaim(
+  state: ActionState,
+  stepId: string,
+  evidence: Evidence,
+  proof = proofOf(state, evidence),
+): ClaimDecision {
   const spec = stepSpec(state, stepId);
-  const proven = provenSource(state, evidence);
+  const proven = proof.source;
   if (spec.acceptFrom) {
     const named = spec.acceptFrom.find((s) => evidence.source === s || evidence.source.startsWith(`${s}:`));
     if (!named)
@@ -90,8 +104,12 @@ export const KEPT_DELIVERIES = 256;
  * comes from a caller the deployment already trusts with Temporal or a bearer token. An unproven signature is no key:
  * a tampered copy sent first must not make the genuine claim look like a replay.
  */
-export function deliveryKey(state: ActionState, evidence: Evidence): string | undefined {
-  if (evidence.signature && provenSource(state, evidence)) {
+export function deliveryKey(
+  state: ActionState,
+  evidence: Evidence,
+  proof = proofOf(state, evidence),
+): string | undefined {
+  if (evidence.signature && proof.source) {
     return `sig:${strip0x(evidence.signature).slice(0, 64).toLowerCase()}`;
   }
   return evidence.id === undefined ? undefined : `id:${evidence.id}`;
@@ -103,14 +121,14 @@ export function deliveryKey(state: ActionState, evidence: Evidence): string | un
  * `failed` claim about one attempt must not fail the attempt an operator started after it. Only when the action keeps
  * deliveries (`seenEvidence`, patch `evidence-once`).
  */
-export function isReplay(state: ActionState, evidence: Evidence): boolean {
-  const key = state.seenEvidence && deliveryKey(state, evidence);
+export function isReplay(state: ActionState, evidence: Evidence, proof?: Proof): boolean {
+  const key = state.seenEvidence && deliveryKey(state, evidence, proof);
   return key !== undefined && !!state.seenEvidence?.includes(key);
 }
 
 /** Remembers a delivery that was taken; only the most recent {@link KEPT_DELIVERIES} are kept. */
-export function rememberDelivery(state: ActionState, evidence: Evidence): void {
-  const key = state.seenEvidence && deliveryKey(state, evidence);
+export function rememberDelivery(state: ActionState, evidence: Evidence, proof?: Proof): void {
+  const key = state.seenEvidence && deliveryKey(state, evidence, proof);
   if (key === undefined || !state.seenEvidence) return;
   state.seenEvidence = [...state.seenEvidence, key].slice(-KEPT_DELIVERIES);
 }
