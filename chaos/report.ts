@@ -41,17 +41,21 @@ export function countActions(actions: PlannedAction[], started: Set<string>) {
   };
 }
 
-/** A Markdown table (it goes into the README as printed). */
-export function table(result: ChaosResult): string {
-  const { verdict, faults, actions } = result;
-  const workerKills = [
+/** Worker kills of every kind (at a random moment, and at each exact point of a submission). */
+export function workerKills(faults: ChaosResult['faults']): number {
+  const kinds = [
     'worker-kill',
     'worker-kill-before-broadcast',
     'worker-kill-after-broadcast',
     'worker-kill-in-fee-bump',
-  ]
-    .map((k) => faults.byKind[k])
-    .reduce((a, b) => a + b, 0);
+  ];
+  return kinds.map((k) => faults.byKind[k]).reduce((a, b) => a + b, 0);
+}
+
+/** A Markdown table (it goes into the README as printed). */
+export function table(result: ChaosResult): string {
+  const { verdict, faults, actions } = result;
+  const kills = workerKills(faults);
   const can = Object.entries(verdict.continueAsNew)
     .map(([type, n]) => `${n} ${type}`)
     .join(', ');
@@ -67,7 +71,7 @@ export function table(result: ChaosResult): string {
       'faults injected (by kind)',
       FAULT_KINDS.filter((k) => faults.byKind[k] || faults.missed[k])
         .map((k) => `${faults.byKind[k]} ${k}${faults.missed[k] ? ` (+${faults.missed[k]} missed)` : ''}`)
-        .join(', ') + `; worker kills in all: ${workerKills}`,
+        .join(', ') + `; worker kills in all: ${kills}`,
     ],
     [
       'continue-as-new (runs continued)',

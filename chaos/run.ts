@@ -19,7 +19,7 @@ import { FAULT_KINDS, FaultInjector, type FaultKind } from './faults';
 import { planActions, type PlannedAction } from './load';
 import { parseChaosArgs, type ChaosOptions } from './options';
 import { Prng } from './prng';
-import { countActions, countFaults, table, writeResult, type ChaosResult } from './report';
+import { countActions, countFaults, table, workerKills, writeResult, type ChaosResult } from './report';
 import { startStack, ROOT, TASK_QUEUE, type Stack } from './stack';
 import { judge, readStatuses, SIGNER, type ChainBaseline, type Verdict } from './verdict';
 
@@ -262,14 +262,7 @@ export function acceptance(result: ChaosResult): string[] {
   zero('private keys in logs or histories', verdict.secretLeaks.length);
   zero('actions not started', actions.planned - actions.started);
   const want = result.options.profile === 'full' ? FULL_MINIMUMS : undefined;
-  const kills = [
-    'worker-kill',
-    'worker-kill-before-broadcast',
-    'worker-kill-after-broadcast',
-    'worker-kill-in-fee-bump',
-  ]
-    .map((k) => faults.byKind[k])
-    .reduce((a, b) => a + b, 0);
+  const kills = workerKills(faults);
   const reorgs = faults.byKind['reorg-shallow'] + faults.byKind['reorg-deep'];
   const operator = faults.byKind['operator-cancel'] + faults.byKind['operator-retry'];
   const can = Object.values(verdict.continueAsNew).reduce((a, b) => a + b, 0);
