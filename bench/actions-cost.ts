@@ -13,7 +13,7 @@ import type { ActionSpecInput } from '../contract/action-spec';
 import { SETTLE_SEARCH_ATTRIBUTES } from '../contract/search-attributes';
 import { networkInfo, refFor, StubAdapter } from '../test/support/stub-adapter';
 import { billable } from './billable';
-import { machineFacts, writeResults } from './support';
+import { machineFacts, settleWorkflowBundle, writeResults } from './support';
 
 const LOCK = 'function lock(bytes32 id)';
 
@@ -55,7 +55,7 @@ async function main(): Promise<void> {
       const worker = await Worker.create({
         connection: env.nativeConnection,
         taskQueue: `bench-${mode}`,
-        workflowsPath: require.resolve('../workflows'),
+        workflowBundle: await settleWorkflowBundle(),
         activities: createActivities({
           networks: {
             chainA: networkInfo('chainA', { pollIntervalMs, finality: { confirmations: 2 } }),

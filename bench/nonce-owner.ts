@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { keccak256, type Hex } from 'viem';
 import { temporalNonceOwners, type NonceOwner } from '../networks/evm/nonce-owner';
-import { machineFacts, median, percentile, round, startServer, writeResults } from './support';
+import { machineFacts, median, percentile, round, settleWorkflowBundle, startServer, writeResults } from './support';
 
 const LEVELS = (process.env.BENCH_NONCE_WORKERS ?? '1,4,16').split(',').map(Number);
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
     const worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue: NONCE_QUEUE,
-      workflowsPath: require.resolve('../workflows'),
+      workflowBundle: await settleWorkflowBundle(),
     });
     const running = worker.run();
     stops.push(async () => {

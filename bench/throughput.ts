@@ -19,6 +19,7 @@ import {
   median,
   percentile,
   round,
+  settleWorkflowBundle,
   startBaselineWorker,
   startServer,
   writeResults,
@@ -64,7 +65,7 @@ async function main(): Promise<void> {
     const worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue: TASK_QUEUE,
-      workflowsPath: require.resolve('../workflows'),
+      workflowBundle: await settleWorkflowBundle(),
       activities: createActivities({ networks: {}, adapters: {}, routeByNetwork: false }),
     });
     const running = worker.run();

@@ -29,7 +29,7 @@ import type { EvidenceInput } from '../contract/evidence';
 import type { ActionStatus } from '../contract/status';
 import { SETTLE_SEARCH_ATTRIBUTES } from '../contract/search-attributes';
 import { freePort, USER, writeTestNetworksFile } from '../test/support/chains';
-import { machineFacts, writeResults } from './support';
+import { machineFacts, settleWorkflowBundle, writeResults } from './support';
 
 const TRANSFERS = Number(process.env.BENCH_TRANSFERS ?? 50);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 5);
@@ -116,7 +116,7 @@ async function main(): Promise<void> {
     const worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue: TASK_QUEUE,
-      workflowsPath: require.resolve('../workflows'),
+      workflowBundle: await settleWorkflowBundle(),
       activities: createActivities(deps),
     });
     const running = worker.run();
