@@ -63,12 +63,20 @@ export interface SubmitStepInput {
    * first — one update to the signer's nonce owner instead of two. Set by runs with the `lean` patch.
    */
   fresh?: boolean;
+  /**
+   * After sending, look for the transaction in a block for up to `forMs` (at most 10 s: a submission heartbeats after
+   * that, and a heartbeat is a billable action), and report what was seen in `observations`: the workflow then knows
+   * the inclusion at once and sets its first poll for when the policy can first be met. Set by runs with `lean`.
+   */
+  observe?: { finality: FinalityPolicy; forMs: number };
 }
 
 export interface SubmitStepResult {
   /** The transaction hash (or the adapter's reference) of this attempt. */
   ref: string;
   output?: StepOutput;
+  /** With `observe`: what the chain showed of the transaction before the submission returned (none: not seen yet). */
+  observations?: Observation[];
 }
 
 export interface CheckStepInput {

@@ -12,6 +12,9 @@ import { evmClient } from './client';
 import { redactingErrors } from './errors';
 import { EvmSender, type EvmSenderOptions } from './sender';
 
+/** The longest a submission looks for its transaction in a block: less than a quarter of its heartbeat timeout. */
+export const MAX_OBSERVE_MS = 5_000;
+
 export interface EvmAdapterOptions extends EvmSenderOptions {
   rpcUrls: string[];
   rpcTimeoutMs?: number;
@@ -48,7 +51,33 @@ export class EvmAdapter implements NetworkAdapter {
   }
 
   async submit(input: SubmitStepInput): Promise<SubmitStepResult> {
-    return redactingErrors(() => this.sender.submit(input), this.options);
+    return redactingErrors(async () => {
+      const result = await this.sender.submit(input);
+      const observations = input.observe ? await this.observe(input, result, input.observe) : [];
+      return observations.length > 0 ? { ...result, observations } : result;
+    }, this.options);
+  }
+
+  /**
+   * What the chain shows of a transaction just sent, looked for until it is in a block or `forMs` (at most
+   * {@link MAX_OBSERVE_MS}) has passed: a submission ends before it would heartbeat. A no-op that cancels the call
+   * is no effect of the step: not observed. An RPC error ends the look early, with nothing seen.
+   */
+  private async observe(
+    input: SubmitStepInput,
+    result: SubmitStepResult,
+    { finality, forMs }: NonNullable<SubmitStepInput['observe']>,
+  ): Promise<Observation[]> {
+    if (result.output?.cancels !== undefined || !isTxHash(result.ref)) return [];
+    const until = Date.now() + Math.min(forMs, MAX_OBSERVE_MS);
+    const every = Math.max(Math.min(forMs / 6, 1_000), 25);
+    const check = { ...input, refs: [result.ref], finality };
+    for (;;) {
+      const seen = await this.checkNow(check).catch(() => []);
+      if (seen.some((o) => o.kind !== 'dropped' && o.kind !== 'reorged')) return seen;
+      if (Date.now() + every > until) return [];
+      await new Promise((resolve) => setTimeout(resolve, every));
+    }
   }
 
   async check(input: CheckStepInput): Promise<Observation[]> {

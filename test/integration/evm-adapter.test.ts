@@ -18,7 +18,7 @@ import {
   type RunningChain,
 } from '../../devnet/chains';
 import { LOCK_FUNCTION, MINT_FUNCTION, UNLOCK_FUNCTION } from '../../client/plans';
-import { BRIDGE, freePort, USER } from '../support/chains';
+import { BRIDGE, freePort, USER, waitFor } from '../support/chains';
 import { uniqueId } from '../support/temporal';
 
 let chain: RunningChain;
@@ -93,6 +93,26 @@ it('signs one transaction per step attempt: retries, even concurrent ones, rebro
       output: expect.objectContaining({ amount: '10' }),
     }),
   ]);
+});
+
+it('looks for a transaction it just sent in a block when asked, and reports what it saw with the result', async () => {
+  const evm = adapter();
+  const observe = { finality: { confirmations: 2 }, forMs: 60_000 };
+  // Nothing is mined until the submission has returned its transaction to the node: mined once it is pending.
+  const pending = evm.submit({ ...lock(uniqueId('observed')), observe });
+  await waitFor('the lock to be pending', async () => (await pendingCount()) > 0);
+  await mine();
+  const result = await pending;
+  expect(result.observations).toEqual([
+    expect.objectContaining({ kind: 'confirmed', ref: result.ref, confirmations: 1, block: expect.anything() }),
+  ]);
+  // Not mined within the time asked: the result says only that it was sent.
+  const unseen = await evm.submit({ ...lock(uniqueId('unseen')), observe: { ...observe, forMs: 100 } });
+  expect(unseen.observations).toBeUndefined();
+  // Without asking, nothing is looked for.
+  const plain = await evm.submit(lock(uniqueId('plain')));
+  await mine();
+  expect(plain.observations).toBeUndefined();
 });
 
 it('gives racing attempts of one signer distinct consecutive nonces', async () => {

@@ -12,7 +12,7 @@ import {
   stepOf,
   waitForStatus,
 } from '../support/actions';
-import { networkInfo, refFor, StubAdapter } from '../support/stub-adapter';
+import { blockHash, networkInfo, refFor, StubAdapter } from '../support/stub-adapter';
 import { createTestWorker, startTestServer, uniqueId } from '../support/temporal';
 import { recordHistory } from '../support/histories';
 
@@ -378,4 +378,43 @@ it('ignores invalid evidence signals and evidence for unknown steps', async () =
   expect(status.phase).toBe('running');
   expect(await handle.query(statusQuery)).toMatchObject({ actionId, phase: 'running' });
   await handle.terminate('test done');
+});
+
+it('takes the inclusion its submission saw, and sets its one timer for when the policy can first be met (lean)', async () => {
+  const chainC = new StubAdapter('chainC');
+  chainC.includedAtSubmit = true;
+  const info = networkInfo('chainC', { finality: { confirmations: 12 }, blockTimeMs: 1_000, pollIntervalMs: 60_000 });
+  const observing = await createTestWorker(env, { networks: { chainC: info }, adapters: { chainC } });
+  const run = observing.run();
+  try {
+    const actionId = uniqueId('observed');
+    const handle = await startAction(env, observing, {
+      actionId,
+      type: 'observed',
+      steps: [{ id: 'pay', network: 'chainC', operation: evmCall('pay()') }],
+    });
+    const status = await waitForStatus(handle, (s) => stepOf(s, 'pay').state === 'included');
+    expect(chainC.submissions[0].observe).toEqual({ finality: { confirmations: 12 }, forMs: 3_000 });
+    expect(stepOf(status, 'pay').transitions.map((t) => [t.to, t.source])).toEqual([
+      ['submitting', 'settle'],
+      ['submitted', 'settle:submit'],
+      ['included', 'stub:chainC'],
+    ]);
+    const ref = refFor(actionId, 'pay', 1);
+    const mined = { number: '100', hash: blockHash(ref) };
+    await signal(handle, { ref, kind: 'confirmed', block: mined, confirmations: 12, source: 'watcher' });
+    expect((await handle.result()).phase).toBe('completed');
+    // One timer: the 11 confirmations it lacked at 1 s a block, and one poll interval after that. No poll ran.
+    const history = await handle.fetchHistory();
+    const timers = (history.events ?? []).flatMap((e) => {
+      const timeout = e.timerStartedEventAttributes?.startToFireTimeout;
+      return timeout ? [Number(timeout.seconds ?? 0)] : [];
+    });
+    expect(timers).toEqual([71]);
+    expect(chainC.checks).toHaveLength(0);
+    await recordHistory('submission-observed.lean', handle);
+  } finally {
+    observing.shutdown();
+    await run;
+  }
 });

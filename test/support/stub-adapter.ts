@@ -20,6 +20,8 @@ export class StubAdapter implements NetworkAdapter {
   revert = new Set<string>();
   /** Make `submit` fail like an unreachable RPC this many times per step id (a retryable error). */
   unreachable = new Map<string, number>();
+  /** Answer a submission that asks to `observe` with its inclusion (one confirmation), as a chain that mined it at once. */
+  includedAtSubmit = false;
   private readonly polls = new Map<string, number>();
 
   constructor(readonly network: string) {}
@@ -46,7 +48,11 @@ export class StubAdapter implements NetworkAdapter {
     const [keyAttempt, target] = input.nonceKey
       ? [Number(input.nonceKey.split('/').at(-2)), input.nonceKey.split('/').at(-1)!]
       : [input.attempt, input.for];
-    return { ref: refFor(input.actionId, input.stepId, keyAttempt, target), output: { network: this.network } };
+    const ref = refFor(input.actionId, input.stepId, keyAttempt, target);
+    if (!input.observe || !this.includedAtSubmit) return { ref, output: { network: this.network } };
+    const block = { number: '100', hash: blockHash(ref) };
+    const seen: Observation = { kind: 'confirmed', ref, block, confirmations: 1, source: `stub:${this.network}` };
+    return { ref, output: { network: this.network }, observations: [seen] };
   }
 
   async check(input: CheckStepInput): Promise<Observation[]> {

@@ -135,6 +135,13 @@ async function submit(
   const spec = stepSpec(state, stepId);
   const key = `${stepId}:${target}`;
   let pause = SUBMIT_PAUSE_MS;
+  // With `lean`, the submission looks for its transaction in a block for a few block times before it returns: the
+  // follower then knows the inclusion at once, and its first timer is for when the policy can first be met.
+  const network = state.networks[spec.network];
+  const observe =
+    state.lean && network?.pollable && network.blockTimeMs
+      ? { finality: policyOf(state, stepId), forMs: 3 * network.blockTimeMs }
+      : undefined;
   // Only the first burst is fresh: a later one may find what an earlier burst recorded.
   for (let burst = 0; ; burst++) {
     // Once compensation is decided, an operation being sent is only settled: nothing new is signed for it.
@@ -161,6 +168,7 @@ async function submit(
             ...(nonceKey ? { nonceKey } : {}),
             ...(existingOnly ? { existingOnly, ...(state.cancelsPending ? { cancelIfPending: true } : {}) } : {}),
             ...(fresh && burst === 0 && !existingOnly ? { fresh: true } : {}),
+            ...(observe ? { observe } : {}),
           },
         ],
       );
@@ -183,6 +191,14 @@ async function submit(
         ...(result.output ? { output: result.output } : {}),
         source: `${SOURCE}:submit`,
       });
+      for (const observation of result.observations ?? []) {
+        applyEvidence(run, stepId, {
+          ...observation,
+          step: stepId,
+          for: target,
+          source: observation.source ?? `${SOURCE}:submit`,
+        });
+      }
       return;
     } catch (error) {
       const failure = error instanceof ActivityFailure ? error : undefined;
@@ -245,7 +261,6 @@ async function follow(
   const network: NetworkInfo | undefined = state.networks[spec.network];
   const base = network?.pollIntervalMs ?? 30_000;
   const max = network?.maxPollIntervalMs ?? 5 * 60_000;
-  let interval = base;
   // With the exactly-once rules, a track included and counting confirmations is not polled again before its policy
   // can be met (the confirmations it lacks, at the network's block time): a watcher reports the final block sooner.
   // With `lean`, one interval later still, and not cut short by the back-off cap (it is no back-off: nothing can be
@@ -258,6 +273,8 @@ async function follow(
     return Math.min(Math.max(base, finality), max);
   };
   const track = () => (target === 'operation' ? state.steps[stepId].operation : state.steps[stepId].compensation!);
+  // With `lean`, a track whose inclusion is already known (its submission saw it) starts as if it had just had news.
+  let interval = state.lean ? afterNews() : base;
   const key = `${stepId}:${target}`;
   const seen = () => JSON.stringify(trackView(track(), policyOf(state, stepId)));
   let lastSeen = seen();
