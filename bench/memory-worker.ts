@@ -2,8 +2,9 @@
  * The worker process of `bench:memory`: `settle` runs the production workflows (`workflows/`, the bundle
  * `workers/worker/main.ts` builds, from workers/worker/bundle.ts) with the activities of a worker that has no networks
  * file; BENCH_MEMORY_SHARED=false builds it without its shared modules, as before they existed. `bare` runs
- * bench/workflows. Both with a bounded sticky cache, `maxCachedWorkflows` = BENCH_MEMORY_CACHE (the honest production
- * setting: a worker's memory is its cache, not its pending workflows). Prints `memory worker running` once polling.
+ * bench/workflows. Both with the sticky cache `maxCachedWorkflows` = BENCH_MEMORY_CACHE, or the SDK's default when it is
+ * empty (what `npm run worker` runs without SETTLE_WORKER_MAX_CACHED_WORKFLOWS): a worker's memory is its cache, not its
+ * pending workflows. Prints `memory worker running (maxCachedWorkflows N)` once polling.
  */
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
@@ -14,8 +15,11 @@ async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const kind = process.argv[2];
   if (kind !== 'settle' && kind !== 'bare') throw new Error(`usage: memory-worker.ts settle|bare (got ${kind})`);
-  const cache = Number(process.env.BENCH_MEMORY_CACHE);
-  if (!Number.isInteger(cache) || cache < 0) throw new Error('BENCH_MEMORY_CACHE must be a whole number');
+  const cache = process.env.BENCH_MEMORY_CACHE ? Number(process.env.BENCH_MEMORY_CACHE) : undefined;
+  if (cache !== undefined && !(Number.isInteger(cache) && cache >= 0)) {
+    throw new Error('BENCH_MEMORY_CACHE must be a whole number (empty: the SDK default)');
+  }
+  const cacheOption = cache === undefined ? {} : { maxCachedWorkflows: cache };
   const shared = (process.env.BENCH_MEMORY_SHARED ?? 'true') !== 'false';
   const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS });
   const worker = await Worker.create(
@@ -29,17 +33,17 @@ async function main(): Promise<void> {
             logger: new DefaultLogger('WARN'),
           }),
           activities: createActivities({ networks: {}, adapters: {}, routeByNetwork: false }),
-          maxCachedWorkflows: cache,
+          ...cacheOption,
         }
       : {
           connection,
           taskQueue: BASELINE_TASK_QUEUE,
           workflowsPath: require.resolve('./workflows'),
-          maxCachedWorkflows: cache,
+          ...cacheOption,
         },
   );
   const running = worker.run();
-  process.stdout.write('memory worker running\n');
+  process.stdout.write(`memory worker running (maxCachedWorkflows ${worker.options.maxCachedWorkflows})\n`);
   process.once('SIGTERM', () => worker.shutdown());
   await running;
   await connection.close();

@@ -2,9 +2,9 @@
  * `npm run bench:memory`: the worker's resident memory with N pending actions, against a worker process that runs only
  * bench/workflows' `bareSignalled` with N pending bare workflows; then every one released and completed. Each action
  * is one `await` step that nobody reports yet, so it stays running (its first workflow task done, waiting for evidence
- * with no timer); each bare workflow waits for a signal. Both worker processes (bench/memory-worker.ts) run with a
- * bounded sticky cache, `maxCachedWorkflows` = BENCH_MEMORY_CACHE (default 500): the production setting, since the
- * SDK's default cache (about 2,300 workflows on this machine's 4 GiB heap) is sized by heap, not by what fits. N grows
+ * with no timer); each bare workflow waits for a signal. Both worker processes (bench/memory-worker.ts) run with the
+ * sticky cache `maxCachedWorkflows` = BENCH_MEMORY_CACHE, by default the SDK's (sized by the heap: 2,311 workflows on
+ * this machine's 4 GiB heap), as `npm run worker` does without SETTLE_WORKER_MAX_CACHED_WORKFLOWS. N grows
  * in steps (BENCH_MEMORY_STEPS, default 0,1000,5000,10000), Settle then bare at each step; RSS is read from /proc once
  * both task queues have no backlog and the newest workflows have completed their first task. Then every action gets
  * its evidence (`included`, `finalized`), every bare workflow its signal, and the bench waits until visibility counts
@@ -28,7 +28,8 @@ import {
 } from './support';
 
 const STEPS = (process.env.BENCH_MEMORY_STEPS ?? '0,1000,5000,10000').split(',').map(Number);
-const CACHE = Number(process.env.BENCH_MEMORY_CACHE ?? 500);
+/** Empty: the SDK's default, which each worker reports. */
+const CACHE = process.env.BENCH_MEMORY_CACHE ?? '';
 const SHARED = (process.env.BENCH_MEMORY_SHARED ?? 'true') !== 'false';
 const TASK_QUEUE = 'settle-memory';
 const AT_ONCE = 50;
@@ -41,7 +42,10 @@ function rssBytes(pid: number): number {
 }
 
 /** bench/memory-worker.ts as a process of its own. */
-async function startMemoryWorker(address: string, kind: 'settle' | 'bare'): Promise<ChildProcess> {
+async function startMemoryWorker(
+  address: string,
+  kind: 'settle' | 'bare',
+): Promise<{ child: ChildProcess; maxCachedWorkflows: number }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/memory-worker.ts', kind], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -49,15 +53,18 @@ async function startMemoryWorker(address: string, kind: 'settle' | 'bare'): Prom
       ...process.env,
       TEMPORAL_ADDRESS: address,
       SETTLE_TASK_QUEUE: TASK_QUEUE,
-      BENCH_MEMORY_CACHE: String(CACHE),
+      BENCH_MEMORY_CACHE: CACHE,
       BENCH_MEMORY_SHARED: String(SHARED),
     },
   });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('memory worker running') && resolve());
+  const maxCachedWorkflows = await new Promise<number>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      const running = /memory worker running \(maxCachedWorkflows (\d+)\)/.exec(chunk.toString());
+      if (running) resolve(Number(running[1]));
+    });
     child.once('exit', (code) => reject(new Error(`the ${kind} memory worker exited (${code})`)));
   });
-  return child;
+  return { child, maxCachedWorkflows };
 }
 
 /** Runs `each` over `items`, AT_ONCE at a time. */
@@ -122,10 +129,11 @@ async function main(): Promise<void> {
   const { env } = await startServer();
   const stops: (() => Promise<unknown>)[] = [() => env.teardown()];
   try {
-    const settle = await startMemoryWorker(env.address, 'settle');
+    const { child: settle, maxCachedWorkflows } = await startMemoryWorker(env.address, 'settle');
     stops.push(() => stopProcess(settle));
-    const bare = await startMemoryWorker(env.address, 'bare');
+    const { child: bare } = await startMemoryWorker(env.address, 'bare');
     stops.push(() => stopProcess(bare));
+    const settings = { steps: STEPS, maxCachedWorkflows, sdkDefaultCache: CACHE === '', sharedModules: SHARED };
     await sleep(2_000);
     const rows: { n: number; settleRssMb: number; bareRssMb: number; loadAverage1m: number }[] = [];
     const read = (n: number) => ({
@@ -153,7 +161,7 @@ async function main(): Promise<void> {
     writeResults('memory', {
       benchmark: 'memory',
       machine: machineFacts(),
-      settings: { steps: STEPS, maxCachedWorkflows: CACHE, sharedModules: SHARED },
+      settings,
       samples: rows,
       afterRelease: 'not finished',
     });
@@ -206,7 +214,7 @@ async function main(): Promise<void> {
     const file = writeResults('memory', {
       benchmark: 'memory',
       machine: machineFacts(),
-      settings: { steps: STEPS, maxCachedWorkflows: CACHE, sharedModules: SHARED },
+      settings,
       samples: rows,
       afterRelease,
       slopes,
