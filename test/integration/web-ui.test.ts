@@ -90,7 +90,8 @@ async function found(page: Page, what: string, locate: (frame: Frame) => Locator
     async () => {
       for (const frame of page.frames()) {
         const match = locate(frame).filter({ visible: true }).first();
-        if ((await match.count()) > 0) return match;
+        // A frame the UI replaced while it was looked in is looked in again on the next round.
+        if ((await match.count().catch(() => 0)) > 0) return match;
       }
       return undefined;
     },

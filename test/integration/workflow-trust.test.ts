@@ -80,7 +80,7 @@ it('keeps an unproven claim the chain does not show as disputed, and moves on wh
   const result = await handle.result();
   expect(result.phase).toBe('completed');
   expect(stepOf(result, 'mint').block).toEqual(block(41));
-  await recordHistory('claim-disputed.exactly-once', handle);
+  await recordHistory('claim-disputed.lean', handle);
 });
 
 it('applies a claim signed by a source trusted for the network at once, without reading the chain', async () => {

@@ -319,8 +319,9 @@ async function follow(
       continue;
     }
     const news = await poll(run, stepId, target);
-    if (verifying) settleClaims(state, stepId, target, now());
-    interval = news ? afterNews() : Math.min(interval * 2, max);
+    const unsettled = verifying && settleClaims(state, stepId, target, now());
+    // With `lean`, claims still waiting for the chain are looked at again one poll interval later, not at finality.
+    interval = state.lean && unsettled ? base : news ? afterNews() : Math.min(interval * 2, max);
     // Still pending after the network's patience: submit again; the adapter replaces it with higher fees.
     const stuck =
       operation.kind !== 'await' &&
