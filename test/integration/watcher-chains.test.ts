@@ -243,14 +243,11 @@ it('shards by network: one watcher per chain plus a second on chain A complete a
 
   expect(status.phase).toBe('completed');
   expect(await activitiesRun(handle)).not.toContain('checkStep');
-  for (const step of status.steps) {
-    expect(transitionsTo(step, 'included')).toHaveLength(1);
-    expect(transitionsTo(step, 'final')).toHaveLength(1);
-  }
-  expect(new Set(onA.signals(actionId).map((l) => l.network))).toEqual(new Set(['chainA']));
-  // The second watcher on chain A may find the action only after the first has said it all: whatever it sent was
-  // about chain A (its shard), and the steps still moved once each.
-  expect(alsoOnA.signals(actionId).filter((l) => l.network !== 'chainA')).toEqual([]);
+  for (const step of status.steps) expectWatched(step);
+  // Chain A's two watchers race for its evidence (the lock's final block, its inclusion unless the submission saw
+  // it): whichever sent it, it was about chain A (their shard), and the steps still moved once each.
+  const onChainA = [...onA.signals(actionId), ...alsoOnA.signals(actionId)];
+  expect(new Set(onChainA.map((l) => l.network))).toEqual(new Set(['chainA']));
   expect(new Set(onB.signals(actionId).map((l) => l.network))).toEqual(new Set(['chainB']));
 });
 
