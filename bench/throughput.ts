@@ -10,6 +10,7 @@ import type { History } from '@temporalio/common/lib/proto-utils';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { SettleClient } from '../client/settle-client';
 import type { ActionSpecInput } from '../contract/action-spec';
 import { evidenceSignal } from '../contract/messages';
 import { eventMs } from './billable';
@@ -97,6 +98,7 @@ async function main(): Promise<void> {
 async function runBatch(env: TestWorkflowEnvironment, kind: Kind, concurrency: number, repeat: number) {
   const total = PER_BATCH(concurrency);
   const run = `${kind}-${concurrency}-${repeat}-${Date.now().toString(36)}`;
+  const settle = new SettleClient(env.client, TASK_QUEUE);
   const latencies: number[] = [];
   const ids: string[] = [];
   let next = 0;
@@ -108,11 +110,9 @@ async function runBatch(env: TestWorkflowEnvironment, kind: Kind, concurrency: n
         ids.push(workflowId);
         const startedAt = Date.now();
         if (kind === 'settle') {
-          const handle = await env.client.workflow.start('crossNetworkAction', {
-            taskQueue: TASK_QUEUE,
-            workflowId,
-            args: [awaitPair(workflowId)],
-          });
+          // Started as an application starts one: through SettleClient (which sets the search attributes it can).
+          await settle.start(awaitPair(workflowId));
+          const handle = env.client.workflow.getHandle(workflowId);
           // The simulated watcher: both steps' evidence, in order, as soon as it is known.
           for (const step of ['first', 'second']) {
             for (const kind of ['included', 'finalized'] as const) {
