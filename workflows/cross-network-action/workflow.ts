@@ -35,9 +35,11 @@ export const QUIET_WAITS_PATCH = 'quiet-waits';
 
 /**
  * Fewer billable actions per action (issue 13's whole bill): this one marker stands for the four patches above (each
- * marker costs a `TemporalChangeVersion` upsert); a track whose inclusion is known is polled one poll interval after
- * its policy can first be met, not at that moment (the watcher's final evidence comes first, so no timer fires and no
- * `checkStep` runs); search attributes the start already set are not upserted again (see `ActionState.lean`).
+ * marker costs a `TemporalChangeVersion` upsert); a submission looks for its transaction in a block before it returns
+ * (`SubmitStepInput.observe`), and a track whose inclusion is known is polled one poll interval after its policy can
+ * first be met (the watcher's final evidence comes first, so no timer fires and no `checkStep` runs), except while
+ * claims wait for the chain; a first submission records its nonce without a lookup (`SubmitStepInput.fresh`); search
+ * attributes the start already set are not upserted again (see `ActionState.lean`).
  */
 export const LEAN_PATCH = 'lean';
 

@@ -76,8 +76,9 @@ export interface ActionState {
    */
   quietWaits?: boolean;
   /**
-   * Fewer billable actions (patch `lean`, which implies the four before it): polls wait one interval past the moment a
-   * policy can be met, and search attributes set at start are not upserted again.
+   * Fewer billable actions (patch `lean`, which implies the four before it): submissions report the inclusion they saw,
+   * polls wait one interval past the moment a policy can be met, first submissions record without a lookup, and search
+   * attributes set at start are not upserted again.
    */
   lean?: boolean;
 }
