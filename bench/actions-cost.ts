@@ -13,7 +13,9 @@ import type { ActionSpecInput } from '../contract/action-spec';
 import { SETTLE_SEARCH_ATTRIBUTES } from '../contract/search-attributes';
 import { networkInfo, refFor, StubAdapter } from '../test/support/stub-adapter';
 import { billable } from './billable';
-import { machineFacts, settleWorkflowBundle, writeResults } from './support';
+import { machineFacts, writeResults } from './support';
+// The bundle the worker process builds (shared modules preloaded), as the tests run it.
+import { workflowBundle } from '../test/support/temporal';
 
 const LOCK = 'function lock(bytes32 id)';
 
@@ -55,7 +57,7 @@ async function main(): Promise<void> {
       const worker = await Worker.create({
         connection: env.nativeConnection,
         taskQueue: `bench-${mode}`,
-        workflowBundle: await settleWorkflowBundle(),
+        workflowBundle: await workflowBundle(),
         activities: createActivities({
           networks: {
             chainA: networkInfo('chainA', { pollIntervalMs, finality: { confirmations: 2 } }),

@@ -13,7 +13,9 @@ import { randomBytes } from 'node:crypto';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { keccak256, type Hex } from 'viem';
 import { temporalNonceOwners, type NonceOwner } from '../networks/evm/nonce-owner';
-import { machineFacts, median, percentile, round, settleWorkflowBundle, startServer, writeResults } from './support';
+import { machineFacts, median, percentile, round, startServer, writeResults } from './support';
+// The bundle the worker process builds (shared modules preloaded), as the tests run it.
+import { workflowBundle } from '../test/support/temporal';
 
 const LEVELS = (process.env.BENCH_NONCE_WORKERS ?? '1,4,16').split(',').map(Number);
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
@@ -103,7 +105,7 @@ async function main(): Promise<void> {
     const worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue: NONCE_QUEUE,
-      workflowBundle: await settleWorkflowBundle(),
+      workflowBundle: await workflowBundle(),
     });
     const running = worker.run();
     stops.push(async () => {

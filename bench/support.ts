@@ -8,7 +8,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
-import { workflowBundleOptions } from '../workers/worker/bundle';
 import type { PublicClient } from 'viem';
 import { ensureTemporalCli, findTemporalCli } from '../devnet/temporal-cli';
 import { SETTLE_SEARCH_ATTRIBUTES } from '../contract/search-attributes';
@@ -103,14 +102,6 @@ export function writeResults(name: string, results: unknown): string {
   const file = path.join(dir, `${name}.json`);
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
   return file;
-}
-
-let settleBundle: Promise<{ code: string }> | undefined;
-
-/** Settle's workflow bundle as the worker process builds it (`workflowBundleOptions`: shared modules preloaded). */
-export function settleWorkflowBundle(): Promise<{ code: string }> {
-  settleBundle ??= bundleWorkflowCode({ ...workflowBundleOptions, logger: quietLogger });
-  return settleBundle;
 }
 
 /** The bench-only worker: the bare and naive workflows in their own bundle, on their own task queue. */

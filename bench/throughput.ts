@@ -20,11 +20,12 @@ import {
   median,
   percentile,
   round,
-  settleWorkflowBundle,
   startBaselineWorker,
   startServer,
   writeResults,
 } from './support';
+// The bundle the worker process builds (shared modules preloaded), as the tests run it.
+import { workflowBundle } from '../test/support/temporal';
 
 const LEVELS = (process.env.BENCH_CONCURRENCY ?? '4,16,48').split(',').map(Number);
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
@@ -66,7 +67,7 @@ async function main(): Promise<void> {
     const worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue: TASK_QUEUE,
-      workflowBundle: await settleWorkflowBundle(),
+      workflowBundle: await workflowBundle(),
       activities: createActivities({ networks: {}, adapters: {}, routeByNetwork: false }),
     });
     const running = worker.run();

@@ -29,7 +29,9 @@ import type { EvidenceInput } from '../contract/evidence';
 import type { ActionStatus } from '../contract/status';
 import { SETTLE_SEARCH_ATTRIBUTES } from '../contract/search-attributes';
 import { freePort, USER, writeTestNetworksFile } from '../test/support/chains';
-import { machineFacts, settleWorkflowBundle, writeResults } from './support';
+import { machineFacts, writeResults } from './support';
+// The bundle the worker process builds (shared modules preloaded), as the tests run it.
+import { workflowBundle } from '../test/support/temporal';
 
 const TRANSFERS = Number(process.env.BENCH_TRANSFERS ?? 50);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 5);
@@ -116,7 +118,7 @@ async function main(): Promise<void> {
     const worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue: TASK_QUEUE,
-      workflowBundle: await settleWorkflowBundle(),
+      workflowBundle: await workflowBundle(),
       activities: createActivities(deps),
     });
     const running = worker.run();
