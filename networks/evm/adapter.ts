@@ -71,7 +71,8 @@ export class EvmAdapter implements NetworkAdapter {
     if (result.output?.cancels !== undefined || !isTxHash(result.ref)) return [];
     const until = Date.now() + Math.min(forMs, MAX_OBSERVE_MS);
     const every = Math.max(Math.min(forMs / 6, 1_000), 25);
-    const check = { ...input, refs: [result.ref], finality };
+    const { actionId, stepId, network, attempt } = input;
+    const check: CheckStepInput = { actionId, stepId, network, for: input.for, attempt, refs: [result.ref], finality };
     for (;;) {
       const seen = await this.checkNow(check).catch(() => []);
       if (seen.some((o) => o.kind !== 'dropped' && o.kind !== 'reorged')) return seen;

@@ -120,15 +120,9 @@ export class EvmSender {
     // for its key, so it is recorded at once at the nonce expected next, with no lookup first (one update, not two).
     // Any refusal but the budget's falls back to the lookup below; the bytes signed for it are sent nowhere.
     const fresh = input.fresh && isFirstAttempt() && !input.existingOnly && this.turns.nextNonce.has(ownerId);
-    const fast = fresh
-      ? await this.signAndRecord(
-          signer,
-          key,
-          await prepareCall(this.client, this.guard, input, signer),
-          chainNonce,
-          true,
-        )
-      : undefined;
+    // Prepared (checked, simulated, gas estimated) once: the fallback signs the same call.
+    const prepared = fresh ? await prepareCall(this.client, this.guard, input, signer) : undefined;
+    const fast = prepared ? await this.signAndRecord(signer, key, prepared, chainNonce, true) : undefined;
     if (fast) return this.send(signer, fast);
     const { record, settled, next, abandoned } = await owner.lookup({
       key,
@@ -141,7 +135,12 @@ export class EvmSender {
 
     const sent = record
       ? await ((input.cancelIfPending && (await this.cancel(signer, record))) || this.resend(signer, record))
-      : await this.signAndRecord(signer, key, await prepareCall(this.client, this.guard, input, signer), next);
+      : await this.signAndRecord(
+          signer,
+          key,
+          prepared ?? (await prepareCall(this.client, this.guard, input, signer)),
+          next,
+        );
     if (!sent) throw nothingSubmitted(key); // (only a single try returns nothing)
     return this.send(signer, sent);
   }
