@@ -14,7 +14,7 @@ import { nonceKeyOf, operationToFollow } from '../machine/exactly-once';
 import { decide, expireStep, followerKey, SOURCE, timeLeft, type PhaseCommand } from '../machine/phase';
 import { trackState, trackView } from '../machine/step';
 import { applyEvidence, now, type ActionRun } from './action-run';
-import { hasPendingClaims, poll, timeToFinality } from './poll';
+import { applyObservations, hasPendingClaims, poll, timeToFinality } from './poll';
 import { learnNetwork, routed, unknownNetwork, unserved } from './routing';
 import { settleClaims } from '../machine/claims';
 import {
@@ -191,14 +191,7 @@ async function submit(
         ...(result.output ? { output: result.output } : {}),
         source: `${SOURCE}:submit`,
       });
-      for (const observation of result.observations ?? []) {
-        applyEvidence(run, stepId, {
-          ...observation,
-          step: stepId,
-          for: target,
-          source: observation.source ?? `${SOURCE}:submit`,
-        });
-      }
+      applyObservations(run, stepId, target, result.observations ?? [], `${SOURCE}:submit`);
       return;
     } catch (error) {
       const failure = error instanceof ActivityFailure ? error : undefined;

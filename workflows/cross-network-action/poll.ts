@@ -24,6 +24,19 @@ export function hasPendingClaims(state: ActionRun['state'], stepId: string, targ
   return !!state.unverified?.some((c) => c.stepId === stepId && c.evidence.for === target);
 }
 
+/** What an adapter observed of a track (on a poll, or right after a submission), as evidence, in order. */
+export function applyObservations(
+  run: ActionRun,
+  stepId: string,
+  target: EvidenceTarget,
+  observations: readonly Observation[],
+  source: string,
+): void {
+  for (const observation of observations) {
+    applyEvidence(run, stepId, { ...observation, step: stepId, for: target, source: observation.source ?? source });
+  }
+}
+
 /** Pulls what the network says about a track; true when it changed something. */
 export async function poll(run: ActionRun, stepId: string, target: EvidenceTarget): Promise<boolean> {
   const { state } = run;
@@ -58,13 +71,6 @@ export async function poll(run: ActionRun, stepId: string, target: EvidenceTarge
     return false;
   }
   const version = state.version;
-  for (const observation of observations) {
-    applyEvidence(run, stepId, {
-      ...observation,
-      step: stepId,
-      for: target,
-      source: observation.source ?? `${SOURCE}:poll`,
-    });
-  }
+  applyObservations(run, stepId, target, observations, `${SOURCE}:poll`);
   return state.version !== version;
 }
