@@ -27,3 +27,16 @@ export function isFirstAttempt(): boolean {
     return false;
   }
 }
+
+/**
+ * The cancellation of the activity the caller runs in (cancelled by Temporal, or by its worker shutting down); outside
+ * an activity, none. Calls to Temporal made with a client of Settle's own (not the activity's) must be tied to it, or a
+ * worker that is draining waits on them for ever.
+ */
+export function cancellationSignal(): AbortSignal | undefined {
+  try {
+    return Context.current().cancellationSignal;
+  } catch {
+    return undefined;
+  }
+}

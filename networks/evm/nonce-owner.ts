@@ -16,6 +16,7 @@ import {
 } from '../../workflows/signer-nonces';
 import { NonceBook } from '../../workflows/machine/nonce-book';
 import type * as book from '../../workflows/machine/nonce-book';
+import { cancellationSignal } from './activity-context';
 import type { ChainReader } from './chain-reader';
 
 /** The single owner of one (chain, signer)'s nonces and signed transactions. */
@@ -57,11 +58,27 @@ const RETRY_MS = 100;
 const RETRY_MAX_MS = 2_000;
 const TRIES = 40;
 
+/**
+ * A call to an owner, tied to the cancellation of the activity it is made in: an update waits for the owner's worker,
+ * and a worker that drains on shutdown (its owners' worker stopping with it) would otherwise wait on it for ever. A
+ * cancelled call fails with the activity's own `CancelledFailure`; the update may or may not have been applied, which
+ * the next attempt's lookup or record finds out (every owner update is idempotent).
+ */
+async function tied<T>(client: Client, call: () => Promise<T>): Promise<T> {
+  const signal = cancellationSignal();
+  if (!signal) return call();
+  try {
+    return await client.withAbortSignal(signal, call);
+  } catch (error) {
+    throw signal.aborted ? signal.reason : error;
+  }
+}
+
 /** Sends an update again, with jittered back-off, while the server did not apply it (see {@link isUnapplied}). */
-async function untilApplied<T>(update: () => Promise<T>): Promise<T> {
+async function untilApplied<T>(client: Client, update: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await update();
+      return await tied(client, update);
     } catch (error) {
       if (!isUnapplied(error) || attempt >= TRIES) throw error;
       const delay = Math.min(RETRY_MAX_MS, RETRY_MS * 2 ** Math.min(attempt, 10));
@@ -112,18 +129,15 @@ export function temporalNonceOwners(client: Client, taskQueue: string): NonceOwn
     return {
       lookup: async (input) => {
         await migrated();
-        return untilApplied(() =>
+        return untilApplied(client, () =>
           client.workflow.executeUpdateWithStart(lookupNonceUpdate, { args: [input], startWorkflowOperation: start() }),
         );
       },
-      record: (input) => untilApplied(() => handle().executeUpdate(recordSignedTxUpdate, { args: [input] })),
-      settle: (input) => untilApplied(() => handle().executeUpdate(settleRecordsUpdate, { args: [input] })),
-      between: (from, to) => handle().query(recordsBetweenQuery, { from, to }),
-      unsettled: (below, limit) => handle().query(unsettledRecordsQuery, { below, limit }),
-      budget: (input) =>
-        handle()
-          .query(budgetCheckQuery, input)
-          .then((answer) => answer.refusal),
+      record: (input) => untilApplied(client, () => handle().executeUpdate(recordSignedTxUpdate, { args: [input] })),
+      settle: (input) => untilApplied(client, () => handle().executeUpdate(settleRecordsUpdate, { args: [input] })),
+      between: (from, to) => tied(client, () => handle().query(recordsBetweenQuery, { from, to })),
+      unsettled: (below, limit) => tied(client, () => handle().query(unsettledRecordsQuery, { below, limit })),
+      budget: (input) => tied(client, () => handle().query(budgetCheckQuery, input)).then((answer) => answer.refusal),
     };
   };
 }
@@ -139,9 +153,7 @@ async function adoptLegacyBook(
   old: string,
   start: () => WithStartWorkflowOperation<Workflow>,
 ): Promise<void> {
-  const adopted: string[] = await client.workflow
-    .getHandle(workflowId)
-    .query(nonceBookQuery)
+  const adopted: string[] = await tied(client, () => client.workflow.getHandle(workflowId).query(nonceBookQuery))
     .then((summary) => summary.adopted ?? [])
     .catch((error: unknown) => {
       if (notFound(error)) return [];
@@ -150,14 +162,14 @@ async function adoptLegacyBook(
   if (adopted.includes(old)) return;
   let book: book.NonceBookState;
   try {
-    book = await untilApplied(() =>
+    book = await untilApplied(client, () =>
       client.workflow.getHandle(old).executeUpdate(retireNonceBookUpdate, { args: [{ movedTo: workflowId }] }),
     );
   } catch (error) {
     if (notFound(error)) return;
     throw error;
   }
-  await untilApplied(() =>
+  await untilApplied(client, () =>
     client.workflow.executeUpdateWithStart(adoptNonceBookUpdate, {
       args: [{ from: old, book }],
       startWorkflowOperation: start(),

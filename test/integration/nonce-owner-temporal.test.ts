@@ -304,3 +304,24 @@ it('applies every update of an owner whose worker stalls: past ten in flight, th
   const answers = results.map((r) => (r as PromiseFulfilledResult<{ accepted: boolean }>).value);
   expect(answers.filter((a) => a.accepted)).toHaveLength(1);
 }, 120_000);
+
+it('gives up waiting on an owner nobody runs when its activity is cancelled (a worker shutting down drains)', async () => {
+  // The owner's queue has no worker: its updates are accepted by nobody, and would be awaited for ever.
+  const owner = temporalNonceOwners(env.client, uniqueId('nobody-runs'))('eip155-1:unrun', BRIDGE);
+  const activity = new MockActivityEnvironment();
+  const waiting = activity.run(() => owner.lookup({ key: 'waits', chainNonce: 0 }));
+  const outcome = waiting.then(
+    () => 'answered',
+    (error: Error) => error.name,
+  );
+  // Once the update is on its way (the owner's run exists), the activity is cancelled, as on worker shutdown.
+  await waitFor('the owner to be started', async () =>
+    env.client.workflow
+      .getHandle(signerNoncesWorkflowId('eip155-1:unrun', BRIDGE))
+      .describe()
+      .then(() => true)
+      .catch(() => false),
+  );
+  activity.cancel('WORKER_SHUTDOWN');
+  expect(await outcome).toBe('CancelledFailure');
+}, 60_000);
