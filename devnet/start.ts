@@ -22,6 +22,20 @@ function chainSpecs(env: NodeJS.ProcessEnv): ChainSpec[] {
   return DEFAULT_CHAINS.map((spec, i) => (ports[i] ? { ...spec, port: Number(ports[i]) } : spec));
 }
 
+/** How long Ctrl-C waits for each part (the worker drains its activities) before going on to the next. */
+const DRAIN_MS = 30_000;
+
+async function withinDrainTime(stopping: Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      process.stderr.write(`settle: a part did not stop within ${DRAIN_MS / 1000} s; going on\n`);
+      resolve();
+    }, DRAIN_MS);
+  });
+  await Promise.race([stopping, late]).finally(() => clearTimeout(timer));
+}
+
 async function main(): Promise<void> {
   const once = process.argv.includes('--once');
   const serverConfig = TemporalServerConfigSchema.parse(process.env);
@@ -33,7 +47,8 @@ async function main(): Promise<void> {
   const stopAll = async (code: number) => {
     if (stopping) return;
     stopping = true;
-    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    // Each part gets a bounded time to drain: one that hangs must not keep the chains and the server running.
+    for (const stop of stops.reverse()) await withinDrainTime(stop()).catch(() => undefined);
     process.exit(code);
   };
   process.once('SIGINT', () => void stopAll(once ? 130 : 0));
