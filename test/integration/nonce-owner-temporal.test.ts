@@ -278,8 +278,25 @@ it('applies every update of an owner whose worker stalls: past ten in flight, th
     address: env.address,
     interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 2 }))],
   });
+  // The server's refusals (more than ten updates in flight on one workflow), counted as the client sees them.
+  let refusals = 0;
+  const client = new Client({
+    connection,
+    interceptors: {
+      workflow: [
+        {
+          startUpdate: (input, next) =>
+            next(input).catch((error: unknown) => {
+              if (/RESOURCE_EXHAUSTED|in-flight updates/i.test(`${String(error)} ${String((error as Error).cause)}`))
+                refusals++;
+              throw error;
+            }),
+        },
+      ],
+    },
+  });
   const queue = uniqueId('stalled');
-  const owner = temporalNonceOwners(new Client({ connection }), queue)('eip155-1:stalled', BRIDGE);
+  const owner = temporalNonceOwners(client, queue)('eip155-1:stalled', BRIDGE);
   let stalled = await createTestWorker(env, { networks: {}, adapters: {} }, { taskQueue: queue });
   let running = stalled.run();
   const { next } = await owner.lookup({ key: 'first', chainNonce: 0 });
@@ -292,7 +309,8 @@ it('applies every update of an owner whose worker stalls: past ten in flight, th
       owner.record({ key: `stalled/${i}`, nonce: next, hash: hash(i + 1), raw: '0x02', mode: 'new' }),
     ),
   );
-  await new Promise((resolve) => setTimeout(resolve, 5_000));
+  // The worker comes back once the server has refused updates past its limit, ten times in all (not after a fixed wait).
+  await waitFor('ten refused updates', async () => refusals >= 10);
   stalled = await createTestWorker(env, { networks: {}, adapters: {} }, { taskQueue: queue });
   running = stalled.run();
   const results = await records;
