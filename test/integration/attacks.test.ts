@@ -17,6 +17,7 @@ import { evidenceSignal, statusQuery } from '../../contract/messages';
 import type { ActionStatus, StepStatus } from '../../contract/status';
 import { localBridgePolicy, LOCAL_NATIVE_CAP, type LocalChains } from '../../devnet/chains';
 import { buildNetworks } from '../../networks/load';
+import { eventsSinceLastSignal } from '../support/actions';
 import { BRIDGE, ChainProbe, startTestChains, USER, waitFor, writeTestNetworksFile } from '../support/chains';
 import { createTestWorker, startTestServer, uniqueId } from '../support/temporal';
 
@@ -289,7 +290,9 @@ it('refuses a foreign transaction attached to an EVM step by evidence: the step 
     block: foreign.block,
     source: 'watcher',
   });
-  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  await waitFor('the signals to be taken', async () =>
+    (await eventsSinceLastSignal(handle)).some((e) => e.workflowTaskCompletedEventAttributes),
+  );
   const statusAfter = await handle.query(statusQuery);
   expect(statusAfter).toEqual(statusBefore);
   expect(step(statusAfter, 'pay')).toMatchObject({ state: 'waiting' });
@@ -347,7 +350,15 @@ it('keeps a forged `finalized` claim as disputed: the step is never final before
     block: own.block!,
     source: 'watcher:chainB',
   });
-  await new Promise((resolve) => setTimeout(resolve, 4_000));
+  // Taken, then Settle's own look at the chain (a checkStep after it) applied: what the chain shows decides.
+  await waitFor('a poll after the claim', async () => {
+    const since = await eventsSinceLastSignal(handle);
+    const poll = since.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'checkStep');
+    const polled = since.findIndex(
+      (e) => poll && String(e.activityTaskCompletedEventAttributes?.scheduledEventId) === String(poll.eventId),
+    );
+    return polled >= 0 && since.slice(polled).some((e) => e.workflowTaskCompletedEventAttributes);
+  });
   const after = await handle.query(statusQuery);
   expect(step(after, 'pay').state).toBe('included');
   expect(after.progress.final).toBe(0);

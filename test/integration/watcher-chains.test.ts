@@ -333,8 +333,9 @@ it('rebuilds what it follows after SIGKILL: every action completes with one incl
   );
 
   await first.stop('SIGKILL');
-  // Blocks go by while no watcher runs: locks get included and confirmed unseen.
-  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  // Blocks go by while no watcher runs (as many as a step's confirmations): locks get included and confirmed unseen.
+  const killedAt = await probe.blockNumber('chainA');
+  await waitFor('blocks while no watcher runs', async () => (await probe.blockNumber('chainA')) >= killedAt + 2n);
   const second = await WatcherProcess.start();
   const statuses = await Promise.all(handles.map((h) => settled(h)));
 

@@ -9,6 +9,7 @@ import {
   type WebhookDeps,
 } from '../../networks/webhook/sender';
 import { newTransitions, SettleClient, START_CURSOR, verifyNotification, type TransitionEvent } from '../../client';
+import { waitForRetry } from '../support/actions';
 import { createTestWorker, startTestServer, uniqueId } from '../support/temporal';
 
 const SECRET = 'webhook-secret-0123456789';
@@ -196,10 +197,10 @@ describe('delivery from a real action: an outbox, one at a time, retried with ba
       // The action completes while its receiver is down: notifications never hold it back.
       const completed = await settle.waitFor(actionId, { phase: 'completed' }, { pollIntervalMs: 100 });
       expect(receiver.processed).toEqual([]);
-      await new Promise((r) => setTimeout(r, 1_500));
+      const handle = settle.temporal.workflow.getHandle(actionId);
+      await waitForRetry(handle, 'deliverNotification');
       await receiver.listen(port);
       // The run closes once its outbox has drained.
-      const handle = settle.temporal.workflow.getHandle(actionId);
       await handle.result();
       // The first notification took several attempts: the receiver really was down.
       const events = (await handle.fetchHistory()).events ?? [];

@@ -5,7 +5,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createWebhookActivities, type Notification, type WebhookDeps } from '../../networks/webhook/sender';
 import { verifyNotification } from '../../networks/webhook/signature';
-import { signal, startAction, waitForStatus } from '../support/actions';
+import { signal, startAction, waitForRetry, waitForStatus } from '../support/actions';
 import { networkInfo, StubAdapter } from '../support/stub-adapter';
 import { createTestWorker, startTestServer, uniqueId } from '../support/temporal';
 
@@ -94,7 +94,8 @@ it('pushes every transition in order, signed, including those made while the rec
   await signal(handle, { step: 'attest', kind: 'finalized', source: 'attester' });
   await signal(handle, { step: 'release', kind: 'finalized', source: 'attester' });
   await waitForStatus(handle, (s) => s.phase === 'completed');
-  await new Promise((r) => setTimeout(r, 3_000));
+  // The first delivery failed while the receiver was down, and waits to be tried again.
+  await waitForRetry(handle, 'deliverNotification');
 
   const received: Notification[] = [];
   const server = await receiver(port, received);

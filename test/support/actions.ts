@@ -61,6 +61,33 @@ export async function scheduledActivities(handle: WorkflowHandle): Promise<strin
     .map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name!);
 }
 
+/** The events after the run's last signal (all of them if it has none): what the run did with what it was sent. */
+export async function eventsSinceLastSignal(handle: WorkflowHandle) {
+  const events = (await handle.fetchHistory()).events ?? [];
+  let last = -1;
+  events.forEach((e, i) => {
+    if (e.workflowExecutionSignaledEventAttributes) last = i;
+  });
+  return events.slice(last + 1);
+}
+
+/** Waits until an activity of the type is pending at its `attempt`th try or later: the tries before it failed. */
+export async function waitForRetry(
+  handle: WorkflowHandle,
+  activityType: string,
+  attempt = 2,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { raw } = await handle.describe();
+    const pending = raw.pendingActivities ?? [];
+    if (pending.some((a) => a.activityType?.name === activityType && (a.attempt ?? 1) >= attempt)) return;
+    if (Date.now() > deadline) throw new Error(`no ${activityType} reached attempt ${attempt} in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 export function block(n: number, fork = 'a') {
   return { number: String(n), hash: `0x${fork.repeat(2)}${n.toString(16).padStart(62, '0')}` };
 }
