@@ -180,6 +180,7 @@ describe('compensation of a transaction still pending', () => {
     expect(result.phase).toBe('compensated');
     expect(result.steps[0]).toMatchObject({ state: 'failed', error: 'cancelled: a same-nonce no-op was mined' });
     await recordHistory('cancel-pending-payment.cancel-pending', handle);
+    await recordHistory('cancel-pending-payment.noop-final', handle);
   });
 });
 

@@ -1,6 +1,7 @@
 import type { FinalityPolicy } from '../../contract/action-spec';
 import type { Evidence } from '../../contract/evidence';
 import {
+  effectExists,
   newStepRecord,
   reduceStep,
   toStepStatus,
@@ -8,6 +9,7 @@ import {
   type StepRecord,
   type TransitionMeta,
 } from '../../workflows/machine/step';
+import { trackState } from '../../workflows/machine/track';
 
 const POLICY: FinalityPolicy = { confirmations: 2 };
 const TX = `0x${'1'.repeat(64)}`;
@@ -221,6 +223,62 @@ describe('the step reducer, exactly once', () => {
       });
       const final = run([report({ kind: 'confirmed', ref: NOOP, block: BLOCK, confirmations: 5 })], step);
       expect(toStepStatus(final, POLICY).error).toBe('cancelled: a same-nonce no-op was mined');
+    });
+
+    describe('with noop-final: the no-op settles the nonce only once its block meets the policy', () => {
+      const OTHER = { number: '100', hash: `0x${'c'.repeat(64)}` };
+      const cancelling = () =>
+        run([
+          { type: 'start' },
+          { type: 'submitting' },
+          report({ kind: 'submitted', ref: TX }),
+          { type: 'compensate' },
+          { type: 'noop', ref: NOOP, settlesWhenFinal: true },
+        ]);
+
+      it('keeps the call in flight while the no-op is included below the policy: no decision on its effect yet', () => {
+        const step = run([report({ kind: 'included', ref: NOOP, block: BLOCK })], cancelling());
+        expect(trackState(step.operation, POLICY)).toBe('submitted');
+        expect(effectExists(step, POLICY)).toBe(false);
+        expect(toStepStatus(step, POLICY)).toMatchObject({ state: 'compensating', ref: NOOP, block: BLOCK });
+        expect(toStepStatus(step, POLICY)).not.toHaveProperty('error');
+      });
+
+      it('has no effect once the no-op is final', () => {
+        const step = run(
+          [
+            report({ kind: 'included', ref: NOOP, block: BLOCK }),
+            report({ kind: 'confirmed', ref: NOOP, block: BLOCK, confirmations: 2 }),
+          ],
+          cancelling(),
+        );
+        expect(trackState(step.operation, POLICY)).toBe('failed');
+        expect(toStepStatus(step, POLICY).error).toBe('cancelled: a same-nonce no-op was mined');
+      });
+
+      it('has its effect when a reorg within the policy orphans the no-op and the call is mined in its place', () => {
+        const step = run(
+          [
+            report({ kind: 'included', ref: NOOP, block: BLOCK }),
+            report({ kind: 'reorged', ref: NOOP, block: BLOCK }),
+            report({ kind: 'included', ref: TX, block: OTHER }),
+          ],
+          cancelling(),
+        );
+        expect(trackState(step.operation, POLICY)).toBe('included');
+        expect(effectExists(step, POLICY)).toBe(true);
+      });
+
+      it('records a no-op reported twice once', () => {
+        expect(run([{ type: 'noop', ref: NOOP, settlesWhenFinal: true }], cancelling()).operation.noops).toEqual([
+          NOOP,
+        ]);
+      });
+    });
+
+    it('before noop-final (recorded runs): the no-op settled the nonce as soon as it was included', () => {
+      const step = run([report({ kind: 'included', ref: NOOP, block: BLOCK })], pending());
+      expect(trackState(step.operation, POLICY)).toBe('failed');
     });
 
     it('has its effect when the call itself was mined instead', () => {

@@ -3,7 +3,7 @@
  * already submitted), then follows its track to finality: evidence by signal, polling when it is late, submitting
  * again when the network drops or strands the transaction. Followers only report evidence; the phase machine decides.
  */
-import { ActivityFailure, ApplicationFailure, condition, log, sleep } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, condition, log, patched, sleep } from '@temporalio/workflow';
 import type { NetworkInfo } from '../../contract/activity-io';
 import type { EvmOperation } from '../../contract/action-spec';
 import { DEPLOYMENT_ERRORS, ErrorType } from '../../contract/errors';
@@ -100,6 +100,13 @@ async function followCompensation(run: ActionRun, stepId: string): Promise<void>
 }
 
 /**
+ * With it, a same-nonce no-op settles the cancelled call's nonce only once the no-op's block meets the step's finality
+ * policy (`TrackFacts.noopsSettleWhenFinal`): before, the action went on as if the call had no effect as soon as the
+ * no-op was included, and a reorg within the policy could still let the call be mined, an effect nobody compensated.
+ */
+export const NOOP_FINAL_PATCH = 'noop-final';
+
+/**
  * Whether a follower starts by submitting. Only a pending track did, before the exactly-once rules; with them, a track
  * that was being submitted (or was sent) when the run continued as new, or whose transaction a retry carries on, is
  * submitted again under the same nonce record: the owner hands back the recorded transaction (or its replacement).
@@ -179,8 +186,15 @@ async function submit(
         return;
       }
       if (state.cancelsPending && result.output?.cancels !== undefined) {
-        // A no-op now holds the nonce: whichever of the two is mined settles it, and only the call is an effect.
-        applyStepEvent(state, stepId, { type: 'noop', ref: result.ref }, { at: now(), source: `${SOURCE}:submit` });
+        // A no-op now holds the nonce: whichever of the two is mined (and final) settles it; only the call is an effect.
+        // Asked here, not at the start: only runs that cancel a call with a no-op carry the marker.
+        const settlesWhenFinal = patched(NOOP_FINAL_PATCH);
+        applyStepEvent(
+          state,
+          stepId,
+          { type: 'noop', ref: result.ref, ...(settlesWhenFinal ? { settlesWhenFinal } : {}) },
+          { at: now(), source: `${SOURCE}:submit` },
+        );
         return;
       }
       applyEvidence(run, stepId, {
@@ -279,6 +293,8 @@ async function follow(
   const mustCancel = () =>
     !!state.cancelsPending &&
     !cancelled &&
+    // (With `noop-final`, a no-op already holds the nonce: sending again would only send it again.)
+    !track().noopsSettleWhenFinal &&
     target === 'operation' &&
     state.compensating &&
     trackState(track(), policyOf(state, stepId)) === 'submitted';

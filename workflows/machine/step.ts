@@ -58,7 +58,7 @@ export type StepEvent =
   /** The submission under way was given up and its nonce owner confirms nothing was signed. */
   | { type: 'abandoned' }
   /** A same-nonce no-op was sent to cancel the operation's pending transaction (compensation no longer wants it). */
-  | { type: 'noop'; ref: string }
+  | { type: 'noop'; ref: string; settlesWhenFinal?: true }
   | { type: 'compensate' };
 
 export function newStepRecord(spec: {
@@ -120,7 +120,9 @@ export function reduceStep(
       break;
     case 'noop':
       if (!next.operation.refs.includes(event.ref)) next.operation.refs.push(event.ref);
-      next.operation.noops = [...(next.operation.noops ?? []), event.ref];
+      if (!next.operation.noops?.includes(event.ref))
+        next.operation.noops = [...(next.operation.noops ?? []), event.ref];
+      if (event.settlesWhenFinal) next.operation.noopsSettleWhenFinal = true;
       break;
     case 'abandoned':
       if (next.operation.refs.length === 0) next.operation.submitting = false;

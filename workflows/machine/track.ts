@@ -35,6 +35,12 @@ export interface TrackFacts {
   output?: StepOutput;
   /** Refs of same-nonce no-ops that cancel the call: one of them mined means the call never took effect. */
   noops?: string[];
+  /**
+   * A no-op settles the call's nonce only once its block meets the finality policy (patch `noop-final`): before,
+   * a reorg can orphan the no-op and let the call be mined in its place, so the call's fate is still open. Runs
+   * recorded before the patch took a no-op's inclusion as settling it.
+   */
+  noopsSettleWhenFinal?: true;
 }
 
 const BLOCKLESS = '~';
@@ -153,8 +159,11 @@ export function violatedSighting(track: TrackFacts, policy: FinalityPolicy): Sig
 export function trackState(track: TrackFacts, policy: FinalityPolicy): TrackState {
   const bestKey = bestSightingKey(track);
   const best = bestKey === undefined ? undefined : track.sightings[bestKey];
-  // The no-op that cancelled the call is what the chain kept at its nonce: the call has no effect.
-  if (best?.ref && track.noops?.includes(best.ref)) return 'failed';
+  // The no-op that cancelled the call is what the chain kept at its nonce: the call has no effect (once the no-op's
+  // block is final; until then the nonce is not settled and the call may still be mined: still in flight).
+  if (best?.ref && track.noops?.includes(best.ref)) {
+    return track.noopsSettleWhenFinal && !meetsPolicy(best, policy) ? 'submitted' : 'failed';
+  }
   // A transaction that reverted in the block it is in has failed, however deep that block is.
   if (best?.hash && track.failures.some((f) => f.blockHash === best.hash)) return 'failed';
   // Only live blocks count: a final block that is orphaned moves the step back, and `violatedSighting` raises the alarm.
@@ -169,7 +178,9 @@ export function trackState(track: TrackFacts, policy: FinalityPolicy): TrackStat
 export function trackView(track: TrackFacts, policy: FinalityPolicy): Track {
   const bestKey = bestSightingKey(track);
   const best = bestKey === undefined ? undefined : track.sightings[bestKey];
-  const cancelled = best?.ref && track.noops?.includes(best.ref) ? 'cancelled: a same-nonce no-op was mined' : '';
+  const state = trackState(track, policy);
+  const noopMined = best?.ref && track.noops?.includes(best.ref) && state === 'failed';
+  const cancelled = noopMined ? 'cancelled: a same-nonce no-op was mined' : '';
   const liveFailure = cancelled
     ? { reason: cancelled }
     : track.failures.find((f) => !f.blockHash || !track.orphaned.includes(f.blockHash));
@@ -182,7 +193,7 @@ export function trackView(track: TrackFacts, policy: FinalityPolicy): Track {
     track.submittedRef ??
     track.refs[track.refs.length - 1];
   return {
-    state: trackState(track, policy),
+    state,
     ...(ref ? { ref } : {}),
     refs: [...track.refs],
     ...(best?.hash ? { block: { number: best.number, hash: best.hash } } : {}),
