@@ -120,8 +120,12 @@ export class EvmSender {
     // for its key, so it is recorded at once at the nonce expected next, with no lookup first (one update, not two).
     // Any refusal but the budget's falls back to the lookup below; the bytes signed for it are sent nowhere.
     const fresh = input.fresh && isFirstAttempt() && !input.existingOnly && this.turns.nextNonce.has(ownerId);
-    // Prepared (checked, simulated, gas estimated) once: the fallback signs the same call.
-    const prepared = fresh ? await prepareCall(this.client, this.guard, input, signer) : undefined;
+    // Prepared (checked, simulated, gas estimated) once: the fallback signs the same call. A call that fails its checks
+    // goes to the lookup all the same: its key may have a transaction already (an activity or a workflow reset runs a
+    // first attempt again), which is the answer; with none, the checks run again there and their error is the answer.
+    const prepared = fresh
+      ? await prepareCall(this.client, this.guard, input, signer).catch(() => undefined)
+      : undefined;
     const fast = prepared ? await this.signAndRecord(signer, key, prepared, chainNonce, true) : undefined;
     if (fast) return this.send(signer, fast);
     const { record, settled, next, abandoned } = await owner.lookup({

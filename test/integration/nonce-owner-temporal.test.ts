@@ -169,6 +169,35 @@ it('records a first submission with one update, no lookup, and falls back to the
   await allMined([a, b, c, d, e].map((r) => r.ref));
 });
 
+it('answers a first attempt run again (an activity or workflow reset) with the transaction its key has, though the call would no longer pass', async () => {
+  const key = generatePrivateKey();
+  await rpc(chain.rpcUrl, 'hardhat_setBalance', [privateKeyToAccount(key).address, '0xde0b6b3a7640000']);
+  const signerWith = (policy: SignerPolicyInput) =>
+    new EvmAdapter({
+      network: 'chainA',
+      chainId: 31337,
+      rpcUrls: [chain.rpcUrl],
+      send: true,
+      signers: { bridge: key },
+      policies: { bridge: policy },
+      nonceOwners: owners,
+    });
+  const input = { ...payment(uniqueId('reset')), fresh: true };
+  const attempt1 = (evm: EvmAdapter, call: SubmitStepInput) =>
+    new MockActivityEnvironment({ attempt: 1 }).run(() => evm.submit(call)) as Promise<SubmitStepResult>;
+  const first = await attempt1(signerWith({ native: { to: 'any', max: '1000' } }), input);
+  await allMined([first.ref]);
+  // The worker's policy now allows payments to one other address only, and this worker has recorded with the owner
+  // (so a first attempt takes the one-update path): the same call would no longer pass the checks before signing.
+  const other = privateKeyToAccount(generatePrivateKey()).address;
+  const strict = signerWith({ native: { to: [other], max: '1000' } });
+  await allMined([(await attempt1(strict, { ...payment(uniqueId('prime'), other), fresh: true })).ref]);
+  // Attempt 1 again, with the same input: the record of its key answers, as a lookup would.
+  const again = await attempt1(strict, input);
+  expect(again.ref).toBe(first.ref);
+  expect(again.output!.nonce).toBe(first.output!.nonce);
+});
+
 it('hands an owner kept under the old scope (network name) over to the chain scope, unresolved records and all', async () => {
   // An owner started by an earlier release, under `chainB:<genesis>` (a network entry of its own), holding a signed
   // transaction it never broadcast: its nonce is taken, and its attempt may still be retried.
