@@ -194,13 +194,14 @@ describe('the step reducer, exactly once', () => {
 
   describe('a pending operation cancelled by a same-nonce no-op', () => {
     const NOOP = `0x${'e'.repeat(64)}`;
-    const pending = () =>
+    /** Sent, then cancelled by a no-op; `settlesWhenFinal` as the patch `noop-final` applies it. */
+    const pending = (settlesWhenFinal?: true) =>
       run([
         { type: 'start' },
         { type: 'submitting' },
         report({ kind: 'submitted', ref: TX }),
         { type: 'compensate' },
-        { type: 'noop', ref: NOOP },
+        { type: 'noop', ref: NOOP, ...(settlesWhenFinal ? { settlesWhenFinal } : {}) },
       ]);
 
     it('knows the no-op as one of its transactions, and stays in flight until one of them is mined', () => {
@@ -227,14 +228,7 @@ describe('the step reducer, exactly once', () => {
 
     describe('with noop-final: the no-op settles the nonce only once its block meets the policy', () => {
       const OTHER = { number: '100', hash: `0x${'c'.repeat(64)}` };
-      const cancelling = () =>
-        run([
-          { type: 'start' },
-          { type: 'submitting' },
-          report({ kind: 'submitted', ref: TX }),
-          { type: 'compensate' },
-          { type: 'noop', ref: NOOP, settlesWhenFinal: true },
-        ]);
+      const cancelling = () => pending(true);
 
       it('keeps the call in flight while the no-op is included below the policy: no decision on its effect yet', () => {
         const step = run([report({ kind: 'included', ref: NOOP, block: BLOCK })], cancelling());
