@@ -218,14 +218,31 @@ export class FaultInjector {
     return `SIGKILLed, restarted after ${downMs} ms`;
   }
 
+  /** Whether the signer has a transaction pending on a chain. */
+  private async hasPending(rpcUrl: string): Promise<boolean> {
+    const [pending, latest] = await Promise.all(
+      ['pending', 'latest'].map((tag) => rpc<Hex>(rpcUrl, 'eth_getTransactionCount', [SIGNER, tag])),
+    );
+    return BigInt(pending) > BigInt(latest);
+  }
+
+  /** The first chain on which the signer has a transaction pending, looked for until `ms` have passed. */
+  private async chainWithPending(ms: number): Promise<string | undefined> {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      for (const [name, { rpcUrl }] of Object.entries(this.ctx.stack.local.chains)) {
+        if (await this.hasPending(rpcUrl)) return name;
+      }
+      await sleep(100);
+    }
+    return undefined;
+  }
+
   /** Waits (at most `ms`) until the signer has a transaction in the chain's mempool. */
   private async signerPending(rpcUrl: string, ms: number): Promise<void> {
     const deadline = Date.now() + ms;
     while (Date.now() < deadline) {
-      const [pending, latest] = await Promise.all(
-        ['pending', 'latest'].map((tag) => rpc<Hex>(rpcUrl, 'eth_getTransactionCount', [SIGNER, tag])),
-      );
-      if (BigInt(pending) > BigInt(latest)) return;
+      if (await this.hasPending(rpcUrl)) return;
       await sleep(100);
     }
   }
@@ -282,7 +299,10 @@ export class FaultInjector {
    * its sender bumps the fee. With `killInBump`, the worker that broadcasts the first replacement is killed then.
    */
   private async feeSpike(fault: InjectedFault, killInBump: boolean): Promise<string> {
-    const chain = this.ctx.rng.pick(['chainA', 'chainB']);
+    const picked = this.ctx.rng.pick(['chainA', 'chainB']);
+    // A kill in a fee bump needs a transaction pending when the spike starts: on the chain that has one, if either
+    // does within 30 s (late in a short run, the picked chain may see no submission again).
+    const chain = killInBump ? ((await this.chainWithPending(30_000)) ?? picked) : picked;
     const { rpcUrl, blockTimeMs } = this.ctx.stack.local.chains[chain];
     const latest = await rpc<{ baseFeePerGas: Hex }>(rpcUrl, 'eth_getBlockByNumber', ['latest', false]);
     // What the base fee returns to (a spike right after another starts from the ordinary level, not the last peak).
